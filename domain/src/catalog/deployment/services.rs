@@ -1,0 +1,141 @@
+//! Facts from outside the aggregate that `RuntimeDeployment` decisions need: the state of the
+//! service, the environment and the tenant a deployment targets, and the last known-good
+//! deployment a rollback must name. They are looked up through [`DeliveryLookup`], never by
+//! the aggregate reaching for storage itself.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::envelope::TenantId;
+use crate::ids::{DeploymentId, EnvironmentId, ServiceId};
+
+/// Answers the questions `StartDeployment`, `RollBack` and `AbandonFailed` ask. Implementations
+/// read projections of the other aggregates; they must not issue commands. `Err` means the
+/// question could not be answered, which the aggregate reports instead of guessing; `None`
+/// means the thing asked about does not exist.
+#[async_trait]
+pub trait DeliveryLookup: Send + Sync {
+    /// Whether the environment accepts deployments (it is `Ready` or `Degraded`); `None` if
+    /// there is no such environment (never requested, or decommissioned and gone).
+    async fn environment_accepts_deployments(&self, environment: EnvironmentId) -> Result<Option<bool>, String>;
+
+    /// Whether the service may be deployed (`false` once retired); `None` if it was never
+    /// registered.
+    async fn service_deployable(&self, service: ServiceId) -> Result<Option<bool>, String>;
+
+    /// Whether the tenant's binding in the environment is `Active`; `None` if the tenant is not
+    /// bound to that environment (or its binding is offboarded). Only asked when a deployment
+    /// names a tenant.
+    async fn tenant_active(&self, tenant: &TenantId, environment: EnvironmentId) -> Result<Option<bool>, String>;
+
+    /// The most recent deployment of the service into the environment (for the tenant, or the
+    /// shared deployment when `tenant` is none) that is currently `Succeeded`, i.e. the
+    /// known-good version; `None` if there is none.
+    async fn last_succeeded_deployment(
+        &self,
+        service: ServiceId,
+        environment: EnvironmentId,
+        tenant: Option<&TenantId>,
+    ) -> Result<Option<DeploymentId>, String>;
+}
+
+/// A lookup with fixed answers whatever it is asked about, for tests and local development.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedDeliveryLookup {
+    /// Answer to [`DeliveryLookup::environment_accepts_deployments`].
+    pub environment_accepts: Option<bool>,
+    /// Answer to [`DeliveryLookup::service_deployable`].
+    pub service_deployable: Option<bool>,
+    /// Answer to [`DeliveryLookup::tenant_active`].
+    pub tenant_active: Option<bool>,
+    /// Answer to [`DeliveryLookup::last_succeeded_deployment`].
+    pub last_succeeded: Option<DeploymentId>,
+}
+
+impl FixedDeliveryLookup {
+    /// Everything exists and allows deploying; there is no earlier succeeded deployment.
+    pub fn permissive() -> Self {
+        Self {
+            environment_accepts: Some(true),
+            service_deployable: Some(true),
+            tenant_active: Some(true),
+            last_succeeded: None,
+        }
+    }
+}
+
+impl Default for FixedDeliveryLookup {
+    fn default() -> Self {
+        Self::permissive()
+    }
+}
+
+#[async_trait]
+impl DeliveryLookup for FixedDeliveryLookup {
+    async fn environment_accepts_deployments(&self, _environment: EnvironmentId) -> Result<Option<bool>, String> {
+        Ok(self.environment_accepts)
+    }
+
+    async fn service_deployable(&self, _service: ServiceId) -> Result<Option<bool>, String> {
+        Ok(self.service_deployable)
+    }
+
+    async fn tenant_active(&self, _tenant: &TenantId, _environment: EnvironmentId) -> Result<Option<bool>, String> {
+        Ok(self.tenant_active)
+    }
+
+    async fn last_succeeded_deployment(
+        &self,
+        _service: ServiceId,
+        _environment: EnvironmentId,
+        _tenant: Option<&TenantId>,
+    ) -> Result<Option<DeploymentId>, String> {
+        Ok(self.last_succeeded)
+    }
+}
+
+/// The services handed to every `RuntimeDeployment` command.
+#[derive(Clone)]
+pub struct DeploymentServices {
+    lookup: Arc<dyn DeliveryLookup>,
+}
+
+impl DeploymentServices {
+    /// Services backed by the given delivery lookup.
+    pub fn new(lookup: Arc<dyn DeliveryLookup>) -> Self {
+        Self { lookup }
+    }
+
+    /// See [`DeliveryLookup::environment_accepts_deployments`].
+    pub async fn environment_accepts_deployments(&self, environment: EnvironmentId) -> Result<Option<bool>, String> {
+        self.lookup.environment_accepts_deployments(environment).await
+    }
+
+    /// See [`DeliveryLookup::service_deployable`].
+    pub async fn service_deployable(&self, service: ServiceId) -> Result<Option<bool>, String> {
+        self.lookup.service_deployable(service).await
+    }
+
+    /// See [`DeliveryLookup::tenant_active`].
+    pub async fn tenant_active(&self, tenant: &TenantId, environment: EnvironmentId) -> Result<Option<bool>, String> {
+        self.lookup.tenant_active(tenant, environment).await
+    }
+
+    /// See [`DeliveryLookup::last_succeeded_deployment`].
+    pub async fn last_succeeded_deployment(
+        &self,
+        service: ServiceId,
+        environment: EnvironmentId,
+        tenant: Option<&TenantId>,
+    ) -> Result<Option<DeploymentId>, String> {
+        self.lookup.last_succeeded_deployment(service, environment, tenant).await
+    }
+}
+
+impl fmt::Debug for DeploymentServices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeploymentServices").finish_non_exhaustive()
+    }
+}
