@@ -1,0 +1,404 @@
+//! The command bus: the one entry point for every change.
+//!
+//! A command arrives with the caller's [`RequestContext`] and [`CommandOptions`]; the bus
+//! stamps the envelope (trace id, tenant, actor, correlation, causation, event ids), routes the
+//! command to its aggregate's store, runs the aggregate's pure decision, and appends the
+//! events in one statement. A conflict with a concurrent writer is retried with a fresh load a
+//! bounded number of times, unless the caller pinned `expected_version`. An idempotency key
+//! makes a command take effect once, also when two copies race: the receipt is written in the
+//! same statement as the events, and the loser gets the winner's result back.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use domain::claims::ClaimsUnique;
+use domain::envelope::keys;
+use domain::ownership::TenantOwned;
+use domain::rejection::{Rejection, RejectionKind};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tracing::{info_span, Instrument};
+use uuid::Uuid;
+
+use crate::context::RequestContext;
+use crate::error::{CommandError, StoreError};
+use crate::log::{LogPosition, RecordedEvent};
+use crate::store::{LoadedAggregate, PgEventStore, ReceiptRequest};
+
+/// How many times a command is re-run after losing a race, by default.
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
+
+/// A command's stable name, stored in the envelope and in idempotency receipts.
+pub trait CommandName {
+    /// E.g. `RequestEnvironment`.
+    fn command_name(&self) -> &'static str;
+}
+
+/// An aggregate the bus can route commands to: it knows where its store and services live.
+pub trait Routed: Aggregate + Clone + TenantOwned + 'static
+where
+    Self::Event: ClaimsUnique,
+    Self::Error: Rejection,
+    Self::Command: Clone + CommandName + Send + Sync,
+{
+    /// The route of this aggregate type in the bus.
+    fn route(bus: &CommandBus) -> &Route<Self>;
+}
+
+/// Store and services of one aggregate type.
+pub struct Route<A: Aggregate> {
+    /// Where its events live.
+    pub store: PgEventStore<A>,
+    /// Facts its decisions look up (cross-aggregate rules).
+    pub services: A::Services,
+}
+
+/// What the caller may say about one command beyond the command itself.
+#[derive(Debug, Clone, Default)]
+pub struct CommandOptions {
+    /// Makes the command take effect once per key (per tenant scope).
+    pub idempotency_key: Option<String>,
+    /// Refuse (without retrying) unless the aggregate is at exactly this version.
+    pub expected_version: Option<u64>,
+    /// Groups the commands of one business flow; defaults to the trace id.
+    pub correlation_id: Option<String>,
+    /// The event or command that caused this one; defaults to the command's own id.
+    pub causation_id: Option<String>,
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub struct CommandOutcome {
+    /// Aggregate type.
+    pub aggregate_type: &'static str,
+    /// Aggregate id.
+    pub aggregate_id: String,
+    /// The aggregate's version after the command.
+    pub version: u64,
+    /// The events written (the original ones when the command was a duplicate).
+    pub events: Vec<RecordedEvent>,
+    /// Trace id the events carry.
+    pub trace_id: String,
+    /// True when an idempotency key matched an earlier command and nothing new was written.
+    pub deduplicated: bool,
+}
+
+impl CommandOutcome {
+    /// The log position of the last event written: a read-your-writes token.
+    pub fn position(&self) -> Option<LogPosition> {
+        self.events.last().map(RecordedEvent::position)
+    }
+}
+
+/// The command bus. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct CommandBus {
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    max_retries: u32,
+    committed: watch::Sender<LogPosition>,
+    routes: crate::routes::Routes,
+}
+
+impl CommandBus {
+    /// A bus over `pool` with the default routes.
+    pub fn new(pool: PgPool) -> Self {
+        Self::with_routes(pool.clone(), crate::routes::Routes::new(pool))
+    }
+
+    /// A bus with explicitly built routes (tests that tune snapshots or services).
+    pub fn with_routes(pool: PgPool, routes: crate::routes::Routes) -> Self {
+        let (committed, _) = watch::channel(LogPosition::START);
+        Self { inner: std::sync::Arc::new(Inner { pool, max_retries: DEFAULT_MAX_RETRIES, committed, routes }) }
+    }
+
+    /// The routes (stores and services) of every aggregate type.
+    pub fn routes(&self) -> &crate::routes::Routes {
+        &self.inner.routes
+    }
+
+    /// The pool the bus writes to.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Wakes whenever this process commits events (projectors and subscriptions wait on it
+    /// instead of polling hard; they still poll slowly for writes of other processes).
+    pub fn subscribe_commits(&self) -> watch::Receiver<LogPosition> {
+        self.inner.committed.subscribe()
+    }
+
+    /// Runs one command against aggregate `aggregate_id` of type `A`.
+    pub async fn execute<A>(
+        &self,
+        ctx: &RequestContext,
+        aggregate_id: &str,
+        command: A::Command,
+        options: CommandOptions,
+    ) -> Result<CommandOutcome, CommandError>
+    where
+        A: Routed,
+        A::Event: ClaimsUnique,
+        A::Error: Rejection,
+        A::Command: Clone + CommandName + Send + Sync,
+    {
+        let span = info_span!(
+            "command",
+            trace_id = %ctx.trace_id,
+            aggregate_type = A::TYPE,
+            aggregate_id,
+            command = command.command_name(),
+            actor = %ctx.actor,
+        );
+        let started = std::time::Instant::now();
+        let result = self.execute_inner::<A>(ctx, aggregate_id, command, options).instrument(span).await;
+        let outcome = match &result {
+            Ok(o) if o.deduplicated => "deduplicated",
+            Ok(_) => "committed",
+            Err(e) => e.code(),
+        };
+        metrics::counter!("commands_total", "aggregate" => A::TYPE, "outcome" => outcome).increment(1);
+        metrics::histogram!("command_duration_seconds", "aggregate" => A::TYPE).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn execute_inner<A>(
+        &self,
+        ctx: &RequestContext,
+        aggregate_id: &str,
+        command: A::Command,
+        options: CommandOptions,
+    ) -> Result<CommandOutcome, CommandError>
+    where
+        A: Routed,
+        A::Event: ClaimsUnique,
+        A::Error: Rejection,
+        A::Command: Clone + CommandName + Send + Sync,
+    {
+        if aggregate_id.is_empty() || aggregate_id.len() > 200 {
+            return Err(CommandError::InvalidInput("aggregate id must be 1 to 200 characters".into()));
+        }
+        let receipt = match &options.idempotency_key {
+            Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN => {
+                return Err(CommandError::InvalidInput(format!(
+                    "idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"
+                )))
+            }
+            Some(key) => Some(ReceiptRequest {
+                scope: ctx.tenant.as_ref().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                key: key.clone(),
+                command_type: command.command_name().to_owned(),
+            }),
+            None => None,
+        };
+        let route = A::route(self);
+        let metadata = self.envelope(ctx, &command, &options);
+        let mut attempt = 0;
+        let mut bypass_cache = false;
+        loop {
+            attempt += 1;
+            let mut loaded: LoadedAggregate<A> = if bypass_cache {
+                route.store.load(aggregate_id).await?
+            } else {
+                route.store.load_for_command(aggregate_id).await?
+            };
+            if let Some(expected) = options.expected_version {
+                if expected != loaded.version {
+                    if loaded.from_cache() {
+                        // The cache may be behind another replica: ask the database.
+                        route.store.forget(aggregate_id);
+                        bypass_cache = true;
+                        continue;
+                    }
+                    return Err(self.conflict::<A>(
+                        aggregate_id,
+                        format!("expected version {expected}, found {}", loaded.version),
+                    ));
+                }
+            }
+            // Tenant isolation: another tenant's aggregate does not exist for this caller.
+            if let Some(owner) = loaded.aggregate.owner_tenant() {
+                if !ctx.can_see(Some(owner.as_str())) {
+                    return Err(CommandError::NotFound {
+                        aggregate_type: A::TYPE,
+                        aggregate_id: aggregate_id.to_owned(),
+                    });
+                }
+            }
+            let sink = EventSink::<A>::default();
+            let decided = loaded.aggregate.handle(command.clone(), &route.services, &sink).await;
+            if let Err(err) = decided {
+                if loaded.from_cache() {
+                    // Never refuse on possibly stale state: decide again on a fresh load.
+                    route.store.forget(aggregate_id);
+                    bypass_cache = true;
+                    continue;
+                }
+                // A duplicate of a committed command usually fails its own precondition now.
+                if let Some(receipt) = &receipt {
+                    if let Some(outcome) = self.replay_receipt::<A>(receipt, aggregate_id, ctx).await? {
+                        return Ok(outcome);
+                    }
+                }
+                return Err(match err.kind() {
+                    RejectionKind::NotFound => {
+                        CommandError::NotFound { aggregate_type: A::TYPE, aggregate_id: aggregate_id.to_owned() }
+                    }
+                    kind => CommandError::Rejected { kind, message: err.to_string() },
+                });
+            }
+            let events = sink.collect().await;
+            // A create may not claim a tenant outside the caller's scope either.
+            if let Some(owner) = loaded.aggregate.owner_tenant() {
+                if !ctx.can_see(Some(owner.as_str())) {
+                    route.store.forget(aggregate_id);
+                    return Err(CommandError::Forbidden(format!("this request may not act for tenant {owner}")));
+                }
+            }
+            match route.store.append(&loaded, &events, &metadata, receipt.as_ref()).await {
+                Ok(recorded) => {
+                    if let Some(last) = recorded.last() {
+                        let position = last.position();
+                        self.inner.committed.send_if_modified(|p| {
+                            let newer = position > *p;
+                            if newer {
+                                *p = position;
+                            }
+                            newer
+                        });
+                    }
+                    tracing::debug!(version = loaded.version + events.len() as u64, attempt, "command committed");
+                    return Ok(CommandOutcome {
+                        aggregate_type: A::TYPE,
+                        aggregate_id: aggregate_id.to_owned(),
+                        version: loaded.version + events.len() as u64,
+                        events: recorded,
+                        trace_id: ctx.trace_id.to_string(),
+                        deduplicated: false,
+                    });
+                }
+                Err(StoreError::DuplicateReceipt) => {
+                    let receipt = receipt.as_ref().expect("a receipt conflict needs a receipt");
+                    return match self.replay_receipt::<A>(receipt, aggregate_id, ctx).await? {
+                        Some(outcome) => Ok(outcome),
+                        None => Err(self.conflict::<A>(aggregate_id, "idempotency receipt vanished".into())),
+                    };
+                }
+                Err(StoreError::Conflict) => {
+                    if let Some(receipt) = &receipt {
+                        if let Some(outcome) = self.replay_receipt::<A>(receipt, aggregate_id, ctx).await? {
+                            return Ok(outcome);
+                        }
+                    }
+                    if options.expected_version.is_some() || attempt > self.inner.max_retries {
+                        return Err(self.conflict::<A>(aggregate_id, format!("lost the race {attempt} times")));
+                    }
+                    // Jitter so that racing writers do not collide again in lockstep.
+                    let backoff = rand::random_range(0..(2u64 << attempt.min(6)));
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
+                    tracing::debug!(attempt, "concurrency conflict, retrying with a fresh load");
+                }
+                Err(StoreError::ClaimTaken { scope, key }) => {
+                    if let Some(receipt) = &receipt {
+                        if let Some(outcome) = self.replay_receipt::<A>(receipt, aggregate_id, ctx).await? {
+                            return Ok(outcome);
+                        }
+                    }
+                    return Err(CommandError::Rejected {
+                        kind: RejectionKind::AlreadyExists,
+                        message: format!("{scope} {key:?} is already taken"),
+                    });
+                }
+                Err(other) => {
+                    tracing::error!(error = %other, "append failed");
+                    return Err(other.into());
+                }
+            }
+        }
+    }
+
+    fn conflict<A: Aggregate>(&self, aggregate_id: &str, detail: String) -> CommandError {
+        CommandError::Conflict { aggregate_type: A::TYPE, aggregate_id: aggregate_id.to_owned(), detail }
+    }
+
+    fn envelope<C: CommandName>(
+        &self,
+        ctx: &RequestContext,
+        command: &C,
+        options: &CommandOptions,
+    ) -> HashMap<String, String> {
+        let command_id = Uuid::now_v7().to_string();
+        let mut metadata = HashMap::with_capacity(8);
+        metadata.insert(keys::TRACE_ID.to_owned(), ctx.trace_id.to_string());
+        if let Some(tenant) = &ctx.tenant {
+            metadata.insert(keys::TENANT_ID.to_owned(), tenant.to_string());
+        }
+        metadata.insert(keys::ACTOR.to_owned(), ctx.actor.to_string());
+        metadata.insert(
+            keys::CORRELATION_ID.to_owned(),
+            options.correlation_id.clone().unwrap_or_else(|| ctx.trace_id.to_string()),
+        );
+        metadata
+            .insert(keys::CAUSATION_ID.to_owned(), options.causation_id.clone().unwrap_or_else(|| command_id.clone()));
+        metadata.insert(keys::COMMAND_ID.to_owned(), command_id);
+        metadata.insert("command_type".to_owned(), command.command_name().to_owned());
+        if let Some(key) = &options.idempotency_key {
+            metadata.insert("idempotency_key".to_owned(), key.clone());
+        }
+        metadata
+    }
+
+    /// The result of the earlier command with this idempotency key, if there was one.
+    async fn replay_receipt<A>(
+        &self,
+        receipt: &ReceiptRequest,
+        aggregate_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<CommandOutcome>, CommandError>
+    where
+        A: Routed,
+        A::Event: ClaimsUnique,
+        A::Error: Rejection,
+        A::Command: Clone + CommandName + Send + Sync,
+    {
+        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT aggregate_type, aggregate_id, command_type, first_sequence, last_sequence \
+               FROM command_receipts WHERE scope = $1 AND idempotency_key = $2",
+        )
+        .bind(&receipt.scope)
+        .bind(&receipt.key)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(StoreError::from)?;
+        let Some((aggregate_type, stored_id, command_type, first, last)) = row else {
+            return Ok(None);
+        };
+        if aggregate_type != A::TYPE || stored_id != aggregate_id || command_type != receipt.command_type {
+            return Err(CommandError::IdempotencyKeyReused {
+                key: receipt.key.clone(),
+                previous: format!("{command_type} on {aggregate_type} {stored_id}"),
+            });
+        }
+        let events = A::route(self).store.events_between(aggregate_id, first, last).await?;
+        let trace_id = events
+            .first()
+            .and_then(|e| e.envelope(keys::TRACE_ID).map(str::to_owned))
+            .unwrap_or_else(|| ctx.trace_id.to_string());
+        tracing::info!(key = %receipt.key, "duplicate command: returning the original result");
+        Ok(Some(CommandOutcome {
+            aggregate_type: A::TYPE,
+            aggregate_id: aggregate_id.to_owned(),
+            version: last as u64,
+            events,
+            trace_id,
+            deduplicated: true,
+        }))
+    }
+}

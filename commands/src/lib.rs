@@ -1,0 +1,23 @@
+//! The write side: one command bus over a PostgreSQL event store.
+//!
+//! Layout:
+//! - [`context`]: the `RequestContext` every request becomes (actor, roles, tenants, trace).
+//! - [`log`]: what a stored event looks like to readers (`RecordedEvent`, `LogPosition`).
+//! - [`store`]: `PgEventStore`, cqrs-es's `EventStore` trait over the extended postgres-es
+//!   tables: one query to load, one statement to append (events, snapshot, claims, receipt).
+//! - [`bus`]: `CommandBus`, the single entry point: envelope, routing, retries, idempotency.
+//! - [`lookups`]: facts aggregates need from outside their stream, read from PostgreSQL.
+//! - [`error`]: the typed errors callers see.
+
+pub mod bus;
+pub mod context;
+pub mod error;
+pub mod log;
+pub mod lookups;
+pub mod routes;
+pub mod store;
+
+pub use bus::{CommandBus, CommandOptions, CommandOutcome};
+pub use context::{RequestContext, TenantScope};
+pub use error::{CommandError, StoreError};
+pub use log::{LogPosition, RecordedEvent};
