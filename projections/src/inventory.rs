@@ -1,0 +1,647 @@
+//! `runtime_inventory`: what runs where, at which version, for which tenant, and since when —
+//! temporal, so "what ran at instant T" is one indexed query.
+//!
+//! One row per (service, environment, tenant) and period; `valid = [valid_from, valid_to)`:
+//! - `DeploymentSucceeded` closes the open row of its (service, environment, tenant) and opens
+//!   one with the deployment's artifact;
+//! - `DeploymentRolledBack` closes it and opens one with the rollback target's artifact;
+//! - `EnvironmentDecommissioned` closes every open row of the environment;
+//! - `TenantOffboarded` closes every open row of that tenant in that environment.
+//!
+//! Times are the events' `recorded_at`. Per (service, environment, tenant) they never go
+//! backwards: an event recorded "before" the open row's start (transactions that started in one
+//! order and committed in the other) takes effect at that start, and a period of zero length is
+//! dropped. The artifact of a deployment comes from its `DeploymentStarted`, kept in the side
+//! table `inventory_deployments`; the compute kind from the service's contract, kept in
+//! `inventory_services`. [`inventory_by_replay`] computes the same answer from the log alone.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use commands::log::RecordedEvent;
+use commands::routes::Routes;
+use commands::store::PgEventStore;
+use cqrs_es::persist::{EventUpcaster, SerializedEvent};
+use cqrs_es::Aggregate;
+use domain::catalog::{deployment_upcasters, DeploymentEvent, RuntimeDeployment, RuntimeService, ServiceEvent};
+use domain::environments::{EnvironmentEvent, RuntimeEnvironment};
+use domain::tenancy::{RuntimeTenantBinding, TenantBindingEvent};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use crate::error::ProjectionError;
+use crate::projector::Projector;
+use crate::support::{delete_all, distinct, load_rows, text, upsert_rows};
+
+/// What ran at an instant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::FromRow)]
+pub struct InventoryRow {
+    /// Where.
+    pub environment_id: String,
+    /// Which service.
+    pub service_id: String,
+    /// For which tenant; `''` for a shared workload.
+    pub tenant_id: String,
+    /// The deployment whose artifact runs.
+    pub deployment_id: String,
+    /// Artifact version.
+    pub version: String,
+    /// Image digest.
+    pub digest: String,
+    /// Compute kind from the service's contract when the period began, if known.
+    pub compute_kind: Option<String>,
+    /// Since when (start of the period).
+    pub since: DateTime<Utc>,
+}
+
+/// The projector's event types; everything else is skipped without decoding.
+const RELEVANT: &[&str] = &[
+    "DeploymentStarted",
+    "DeploymentSucceeded",
+    "DeploymentRolledBack",
+    "ServiceRegistered",
+    "RuntimeContractUpdated",
+    "EnvironmentDecommissioned",
+    "TenantOffboarded",
+];
+
+/// A decoded fact the inventory cares about.
+enum Fact {
+    Started { deployment: Artifact },
+    Succeeded { deployment: String },
+    RolledBack { deployment: String, target: String },
+    Compute { service: String, kind: String },
+    Decommissioned { environment: String },
+    Offboarded { environment: String, tenant: String },
+}
+
+/// What a deployment puts in place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Artifact {
+    deployment_id: String,
+    service_id: String,
+    environment_id: String,
+    tenant_id: String,
+    version: String,
+    digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ServiceCompute {
+    service_id: String,
+    compute_kind: String,
+}
+
+type Key = (String, String, String);
+
+fn fact_of_deployment(id: &str, event: DeploymentEvent) -> Result<Option<Fact>, ProjectionError> {
+    Ok(match event {
+        DeploymentEvent::DeploymentStarted { service, environment, tenant, artifact, .. } => Some(Fact::Started {
+            deployment: Artifact {
+                deployment_id: id.to_owned(),
+                service_id: text(service)?,
+                environment_id: text(environment)?,
+                tenant_id: text(tenant)?,
+                version: text(artifact.version())?,
+                digest: text(artifact.digest())?,
+            },
+        }),
+        DeploymentEvent::DeploymentSucceeded { .. } => Some(Fact::Succeeded { deployment: id.to_owned() }),
+        DeploymentEvent::DeploymentRolledBack { target, .. } => {
+            Some(Fact::RolledBack { deployment: id.to_owned(), target: text(target)? })
+        }
+        _ => None,
+    })
+}
+
+fn fact_of_service(id: &str, event: ServiceEvent) -> Result<Option<Fact>, ProjectionError> {
+    Ok(match event {
+        ServiceEvent::ServiceRegistered { contract, .. } | ServiceEvent::RuntimeContractUpdated { contract, .. } => {
+            Some(Fact::Compute { service: id.to_owned(), kind: text(contract.compute())? })
+        }
+        _ => None,
+    })
+}
+
+fn fact_of_environment(id: &str, event: EnvironmentEvent) -> Option<Fact> {
+    matches!(event, EnvironmentEvent::EnvironmentDecommissioned { .. })
+        .then(|| Fact::Decommissioned { environment: id.to_owned() })
+}
+
+fn fact_of_binding(event: TenantBindingEvent) -> Result<Option<Fact>, ProjectionError> {
+    Ok(match event {
+        TenantBindingEvent::TenantOffboarded { tenant, environment, .. } => {
+            Some(Fact::Offboarded { environment: text(environment)?, tenant: text(tenant)? })
+        }
+        _ => None,
+    })
+}
+
+/// Builds `runtime_inventory` (and its side tables).
+pub struct InventoryProjector {
+    deployments: PgEventStore<RuntimeDeployment>,
+    services: PgEventStore<RuntimeService>,
+    environments: PgEventStore<RuntimeEnvironment>,
+    tenant_bindings: PgEventStore<RuntimeTenantBinding>,
+}
+
+impl InventoryProjector {
+    /// A projector decoding events with the routes' stores (and so their upcasters).
+    pub fn new(routes: &Routes) -> Self {
+        Self {
+            deployments: routes.deployments.store.clone(),
+            services: routes.services.store.clone(),
+            environments: routes.environments.store.clone(),
+            tenant_bindings: routes.tenant_bindings.store.clone(),
+        }
+    }
+
+    fn fact(&self, e: &RecordedEvent) -> Result<Option<Fact>, ProjectionError> {
+        if !RELEVANT.contains(&e.event_type.as_str()) {
+            return Ok(None);
+        }
+        let (id, seq, ty, ver, payload) =
+            (&e.aggregate_id, e.sequence, e.event_type.clone(), e.event_version.clone(), e.payload.clone());
+        match e.aggregate_type.as_str() {
+            t if t == RuntimeDeployment::TYPE => {
+                fact_of_deployment(id, self.deployments.deserialize(id, seq, ty, ver, payload)?)
+            }
+            t if t == RuntimeService::TYPE => {
+                fact_of_service(id, self.services.deserialize(id, seq, ty, ver, payload)?)
+            }
+            t if t == RuntimeEnvironment::TYPE => {
+                Ok(fact_of_environment(id, self.environments.deserialize(id, seq, ty, ver, payload)?))
+            }
+            t if t == RuntimeTenantBinding::TYPE => {
+                fact_of_binding(self.tenant_bindings.deserialize(id, seq, ty, ver, payload)?)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// One stored period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Period {
+    opened_position: i64,
+    service_id: String,
+    environment_id: String,
+    tenant_id: String,
+    deployment_id: String,
+    version: String,
+    digest: String,
+    compute_kind: Option<String>,
+    valid_from: DateTime<Utc>,
+    valid_to: Option<DateTime<Utc>>,
+    closed_position: Option<i64>,
+}
+
+const PERIOD_COLUMNS: &[&str] = &[
+    "opened_position",
+    "service_id",
+    "environment_id",
+    "tenant_id",
+    "deployment_id",
+    "version",
+    "digest",
+    "compute_kind",
+    "valid_from",
+    "valid_to",
+    "closed_position",
+];
+
+/// The in-batch state of open periods.
+#[derive(Default)]
+struct Periods {
+    /// Open periods by key, and whether each is already stored.
+    open: BTreeMap<Key, (Period, bool)>,
+    /// Stored periods that this batch closes.
+    closed_stored: Vec<Period>,
+    /// New periods (open or already closed).
+    new: Vec<Period>,
+    /// Stored periods of zero length, to delete.
+    deleted: Vec<i64>,
+}
+
+impl Periods {
+    /// Ends the open period of `key` at `at` (never before its start); returns the effective
+    /// instant.
+    fn close(&mut self, key: &Key, at: DateTime<Utc>, position: i64) -> DateTime<Utc> {
+        let Some((mut period, stored)) = self.open.remove(key) else {
+            return at;
+        };
+        let at = at.max(period.valid_from);
+        if at == period.valid_from {
+            if stored {
+                self.deleted.push(period.opened_position);
+            }
+            return at;
+        }
+        period.valid_to = Some(at);
+        period.closed_position = Some(position);
+        if stored {
+            self.closed_stored.push(period);
+        } else {
+            self.new.push(period);
+        }
+        at
+    }
+
+    fn replace(&mut self, artifact: &Artifact, compute_kind: Option<String>, at: DateTime<Utc>, position: i64) {
+        let key = (artifact.service_id.clone(), artifact.environment_id.clone(), artifact.tenant_id.clone());
+        if self.open.get(&key).is_some_and(|(p, _)| p.opened_position >= position) {
+            return; // already applied
+        }
+        let at = self.close(&key, at, position);
+        let period = Period {
+            opened_position: position,
+            service_id: artifact.service_id.clone(),
+            environment_id: artifact.environment_id.clone(),
+            tenant_id: artifact.tenant_id.clone(),
+            deployment_id: artifact.deployment_id.clone(),
+            version: artifact.version.clone(),
+            digest: artifact.digest.clone(),
+            compute_kind,
+            valid_from: at,
+            valid_to: None,
+            closed_position: None,
+        };
+        self.open.insert(key, (period, false));
+    }
+
+    fn close_where(&mut self, at: DateTime<Utc>, position: i64, pred: impl Fn(&Key) -> bool) {
+        let keys: Vec<Key> = self.open.keys().filter(|k| pred(k)).cloned().collect();
+        for key in keys {
+            self.close(&key, at, position);
+        }
+    }
+}
+
+async fn load_open(
+    conn: &mut PgConnection,
+    keys: &BTreeSet<Key>,
+    environments: &[String],
+    offboarded: &BTreeSet<(String, String)>,
+) -> Result<Vec<Period>, ProjectionError> {
+    if keys.is_empty() && environments.is_empty() && offboarded.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (mut s, mut en, mut t) = (Vec::new(), Vec::new(), Vec::new());
+    for (a, b, c) in keys {
+        s.push(a.as_str());
+        en.push(b.as_str());
+        t.push(c.as_str());
+    }
+    let (oe, ot): (Vec<&str>, Vec<&str>) = offboarded.iter().map(|(e, t)| (e.as_str(), t.as_str())).unzip();
+    let rows: Vec<(Value,)> = sqlx::query_as(
+        "SELECT to_jsonb(r) - 'valid' FROM runtime_inventory r WHERE valid_to IS NULL AND ( \
+            (service_id, environment_id, tenant_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[])) \
+            OR environment_id = ANY($4) \
+            OR (environment_id, tenant_id) IN (SELECT * FROM unnest($5::text[], $6::text[])))",
+    )
+    .bind(&s)
+    .bind(&en)
+    .bind(&t)
+    .bind(environments)
+    .bind(&oe)
+    .bind(&ot)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(|(v,)| serde_json::from_value(v).map_err(ProjectionError::from)).collect()
+}
+
+#[async_trait]
+impl Projector for InventoryProjector {
+    fn name(&self) -> &'static str {
+        "inventory"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    async fn apply_batch(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        let mut facts = Vec::new();
+        for e in events {
+            if let Some(f) = self.fact(e)? {
+                facts.push((e, f));
+            }
+        }
+        if facts.is_empty() {
+            return Ok(());
+        }
+        // Deployments referred to but not started in this batch.
+        let mut dep_ids = Vec::new();
+        for (_, f) in &facts {
+            match f {
+                Fact::Succeeded { deployment } => dep_ids.push(deployment.as_str()),
+                Fact::RolledBack { deployment, target } => {
+                    dep_ids.push(deployment.as_str());
+                    dep_ids.push(target.as_str());
+                }
+                _ => {}
+            }
+        }
+        let dep_ids = distinct(dep_ids);
+        let mut deployments: HashMap<String, Artifact> =
+            load_rows::<Artifact>(conn, "inventory_deployments", "deployment_id", &dep_ids)
+                .await?
+                .into_iter()
+                .map(|a| (a.deployment_id.clone(), a))
+                .collect();
+        let mut new_deployments = BTreeMap::new();
+        for (_, f) in &facts {
+            if let Fact::Started { deployment } = f {
+                if !deployments.contains_key(&deployment.deployment_id) {
+                    new_deployments.insert(deployment.deployment_id.clone(), deployment.clone());
+                    deployments.insert(deployment.deployment_id.clone(), deployment.clone());
+                }
+            }
+        }
+        // Services, open periods and what closes them.
+        let (mut keys, mut service_ids, mut environments, mut offboarded) =
+            (BTreeSet::new(), Vec::new(), Vec::new(), BTreeSet::new());
+        for (_, f) in &facts {
+            match f {
+                Fact::Succeeded { deployment } | Fact::RolledBack { deployment, .. } => {
+                    if let Some(a) = deployments.get(deployment) {
+                        keys.insert((a.service_id.clone(), a.environment_id.clone(), a.tenant_id.clone()));
+                        service_ids.push(a.service_id.as_str());
+                    }
+                }
+                Fact::Compute { service, .. } => service_ids.push(service.as_str()),
+                Fact::Decommissioned { environment } => environments.push(environment.as_str()),
+                Fact::Offboarded { environment, tenant } => {
+                    offboarded.insert((environment.clone(), tenant.clone()));
+                }
+                Fact::Started { .. } => {}
+            }
+        }
+        let service_ids = distinct(service_ids);
+        let environments = distinct(environments);
+        let mut compute: HashMap<String, String> =
+            load_rows::<ServiceCompute>(conn, "inventory_services", "service_id", &service_ids)
+                .await?
+                .into_iter()
+                .map(|s| (s.service_id, s.compute_kind))
+                .collect();
+        let mut periods = Periods::default();
+        for p in load_open(conn, &keys, &environments, &offboarded).await? {
+            periods.open.insert((p.service_id.clone(), p.environment_id.clone(), p.tenant_id.clone()), (p, true));
+        }
+        let mut touched_services = BTreeSet::new();
+
+        for (e, f) in &facts {
+            let (at, pos) = (e.recorded_at, e.global_position);
+            match f {
+                Fact::Started { .. } => {}
+                Fact::Compute { service, kind } => {
+                    compute.insert(service.clone(), kind.clone());
+                    touched_services.insert(service.clone());
+                }
+                Fact::Succeeded { deployment } => {
+                    if let Some(a) = deployments.get(deployment) {
+                        periods.replace(a, compute.get(&a.service_id).cloned(), at, pos);
+                    }
+                }
+                Fact::RolledBack { deployment, target } => {
+                    let Some(own) = deployments.get(deployment) else {
+                        continue;
+                    };
+                    match deployments.get(target) {
+                        Some(t) => {
+                            // The target's artifact, in the rolled-back deployment's place.
+                            let running = Artifact {
+                                service_id: own.service_id.clone(),
+                                environment_id: own.environment_id.clone(),
+                                tenant_id: own.tenant_id.clone(),
+                                ..t.clone()
+                            };
+                            periods.replace(&running, compute.get(&own.service_id).cloned(), at, pos);
+                        }
+                        None => {
+                            let key = (own.service_id.clone(), own.environment_id.clone(), own.tenant_id.clone());
+                            periods.close(&key, at, pos);
+                        }
+                    }
+                }
+                Fact::Decommissioned { environment } => periods.close_where(at, pos, |k| k.1 == *environment),
+                Fact::Offboarded { environment, tenant } => {
+                    periods.close_where(at, pos, |k| k.1 == *environment && k.2 == *tenant)
+                }
+            }
+        }
+
+        // Write: shrink or drop stored periods first, then add new ones, so no two periods of
+        // a key ever overlap, even within a statement.
+        if !periods.deleted.is_empty() {
+            sqlx::query("DELETE FROM runtime_inventory WHERE opened_position = ANY($1)")
+                .bind(&periods.deleted)
+                .execute(&mut *conn)
+                .await?;
+        }
+        upsert_rows(conn, "runtime_inventory", &["opened_position"], PERIOD_COLUMNS, &periods.closed_stored).await?;
+        let mut new = std::mem::take(&mut periods.new);
+        new.extend(periods.open.into_values().filter(|(_, stored)| !stored).map(|(p, _)| p));
+        upsert_rows(conn, "runtime_inventory", &["opened_position"], PERIOD_COLUMNS, &new).await?;
+        let out: Vec<&Artifact> = new_deployments.values().collect();
+        upsert_rows(
+            conn,
+            "inventory_deployments",
+            &["deployment_id"],
+            &["deployment_id", "service_id", "environment_id", "tenant_id", "version", "digest"],
+            &out,
+        )
+        .await?;
+        let out: Vec<ServiceCompute> = touched_services
+            .into_iter()
+            .map(|s| ServiceCompute { compute_kind: compute[&s].clone(), service_id: s })
+            .collect();
+        upsert_rows(conn, "inventory_services", &["service_id"], &["service_id", "compute_kind"], &out).await
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
+        delete_all(conn, self.tables()).await
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["runtime_inventory", "inventory_deployments", "inventory_services"]
+    }
+}
+
+/// What ran at `as_of`, optionally only for one tenant (`Some("")`: shared workloads only) and
+/// one environment; ordered by environment, service, tenant.
+pub async fn inventory_as_of(
+    conn: &mut PgConnection,
+    as_of: DateTime<Utc>,
+    tenant: Option<&str>,
+    environment: Option<&str>,
+) -> Result<Vec<InventoryRow>, ProjectionError> {
+    let rows = sqlx::query_as::<_, InventoryRow>(
+        "SELECT environment_id, service_id, tenant_id, deployment_id, version, digest, compute_kind, valid_from AS since \
+           FROM runtime_inventory \
+          WHERE valid @> $1::timestamptz \
+            AND ($2::text IS NULL OR tenant_id = $2) \
+            AND ($3::text IS NULL OR environment_id = $3) \
+          ORDER BY environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\"",
+    )
+    .bind(as_of)
+    .bind(tenant)
+    .bind(environment)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows)
+}
+
+fn decode_pure<E: DeserializeOwned>(
+    e: &RecordedEvent,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<E, serde_json::Error> {
+    let mut serialized = SerializedEvent::new(
+        e.aggregate_id.clone(),
+        e.sequence as usize,
+        e.aggregate_type.clone(),
+        e.event_type.clone(),
+        e.event_version.clone(),
+        e.payload.clone(),
+        Value::Null,
+    );
+    for upcaster in upcasters {
+        if upcaster.can_upcast(&serialized.event_type, &serialized.event_version) {
+            serialized = upcaster.upcast(serialized);
+        }
+    }
+    serde_json::from_value(serialized.payload)
+}
+
+/// The inventory at `as_of` computed from the log alone (no database), for checking the
+/// projection: `events` in log order; events of unknown aggregates or that do not decode are
+/// skipped. Applies the same rules as the projector; ordered like [`inventory_as_of`].
+pub fn inventory_by_replay(events: &[RecordedEvent], as_of: DateTime<Utc>) -> Vec<InventoryRow> {
+    struct Open {
+        row: InventoryRow,
+    }
+    let upcasters = deployment_upcasters();
+    let mut started: HashMap<String, (Key, String, String)> = HashMap::new();
+    let mut compute: HashMap<String, String> = HashMap::new();
+    let mut open: BTreeMap<Key, Open> = BTreeMap::new();
+    let mut history: Vec<(InventoryRow, Option<DateTime<Utc>>)> = Vec::new();
+
+    // Ends the open period of `key` at `at` (or at its start, if later); returns the instant.
+    fn end(
+        open: &mut BTreeMap<Key, Open>,
+        history: &mut Vec<(InventoryRow, Option<DateTime<Utc>>)>,
+        key: &Key,
+        at: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        match open.remove(key) {
+            None => at,
+            Some(o) => {
+                let at = at.max(o.row.since);
+                if at > o.row.since {
+                    history.push((o.row, Some(at)));
+                }
+                at
+            }
+        }
+    }
+
+    for e in events {
+        let at = e.recorded_at;
+        match (e.aggregate_type.as_str(), e.event_type.as_str()) {
+            ("RuntimeDeployment", "DeploymentStarted" | "DeploymentSucceeded" | "DeploymentRolledBack") => {
+                let Ok(event) = decode_pure::<DeploymentEvent>(e, &upcasters) else {
+                    continue;
+                };
+                match event {
+                    DeploymentEvent::DeploymentStarted { service, environment, tenant, artifact, .. } => {
+                        let key = (
+                            service.to_string(),
+                            environment.to_string(),
+                            tenant.map(|t| t.to_string()).unwrap_or_default(),
+                        );
+                        started.insert(
+                            e.aggregate_id.clone(),
+                            (key, artifact.version().to_string(), artifact.digest().to_string()),
+                        );
+                    }
+                    DeploymentEvent::DeploymentSucceeded { .. } | DeploymentEvent::DeploymentRolledBack { .. } => {
+                        let Some((key, own_version, own_digest)) = started.get(&e.aggregate_id).cloned() else {
+                            continue;
+                        };
+                        let running = match &event {
+                            DeploymentEvent::DeploymentRolledBack { target, .. } => {
+                                let target = target.to_string();
+                                started.get(&target).map(|(_, v, d)| (target.clone(), v.clone(), d.clone()))
+                            }
+                            _ => Some((e.aggregate_id.clone(), own_version, own_digest)),
+                        };
+                        let since = end(&mut open, &mut history, &key, at);
+                        if let Some((deployment_id, version, digest)) = running {
+                            let row = InventoryRow {
+                                environment_id: key.1.clone(),
+                                service_id: key.0.clone(),
+                                tenant_id: key.2.clone(),
+                                deployment_id,
+                                version,
+                                digest,
+                                compute_kind: compute.get(&key.0).cloned(),
+                                since,
+                            };
+                            open.insert(key, Open { row });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            ("RuntimeService", "ServiceRegistered" | "RuntimeContractUpdated") => {
+                let Ok(event) = decode_pure::<ServiceEvent>(e, &[]) else {
+                    continue;
+                };
+                if let ServiceEvent::ServiceRegistered { contract, .. }
+                | ServiceEvent::RuntimeContractUpdated { contract, .. } = event
+                {
+                    if let Ok(kind) = text(contract.compute()) {
+                        compute.insert(e.aggregate_id.clone(), kind);
+                    }
+                }
+            }
+            ("RuntimeEnvironment", "EnvironmentDecommissioned") => {
+                let keys: Vec<Key> = open.keys().filter(|k| k.1 == e.aggregate_id).cloned().collect();
+                for key in keys {
+                    end(&mut open, &mut history, &key, at);
+                }
+            }
+            ("RuntimeTenantBinding", "TenantOffboarded") => {
+                let Ok(TenantBindingEvent::TenantOffboarded { tenant, environment, .. }) =
+                    decode_pure::<TenantBindingEvent>(e, &[])
+                else {
+                    continue;
+                };
+                let (environment, tenant) = (environment.to_string(), tenant.to_string());
+                let keys: Vec<Key> = open.keys().filter(|k| k.1 == environment && k.2 == tenant).cloned().collect();
+                for key in keys {
+                    end(&mut open, &mut history, &key, at);
+                }
+            }
+            _ => {}
+        }
+    }
+    history.extend(open.into_values().map(|o| (o.row, None)));
+    let mut rows: Vec<InventoryRow> = history
+        .into_iter()
+        .filter(|(row, until)| row.since <= as_of && until.is_none_or(|u| as_of < u))
+        .map(|(row, _)| row)
+        .collect();
+    rows.sort_by(|a, b| {
+        (&a.environment_id, &a.service_id, &a.tenant_id).cmp(&(&b.environment_id, &b.service_id, &b.tenant_id))
+    });
+    rows
+}
