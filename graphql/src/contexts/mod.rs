@@ -1,0 +1,9 @@
+//! One module per bounded context: its queries and mutations, merged into the roots.
+
+pub mod catalog;
+pub mod configuration;
+pub mod environments;
+pub mod health;
+pub mod read_models;
+pub mod scaling;
+pub mod tenancy;

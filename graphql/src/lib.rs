@@ -1,0 +1,67 @@
+//! The GraphQL API: schema, resolvers, and the axum routes that serve them.
+//!
+//! Only this crate knows async-graphql types. Every request is turned into a
+//! `commands::RequestContext` in one place ([`request_context`]); resolvers read the context,
+//! never headers, and change state only through the command bus.
+//!
+//! Layout:
+//! - [`request_context`]: headers / websocket init payload -> `RequestContext`.
+//! - [`error`]: the one API error type, with a stable `extensions.code` per variant.
+//! - [`types`]: output and input types (events, environments, command results, cursors).
+//! - [`query`], [`mutation`], [`subscription`]: the roots.
+//! - [`http`]: `POST /graphql`, GraphiQL on `GET /graphql`, `/graphql/ws`.
+
+pub mod command;
+pub mod contexts;
+pub mod error;
+pub mod http;
+pub mod mutation;
+pub mod projection_status;
+pub mod query;
+pub mod request_context;
+pub mod subscription;
+pub mod types;
+
+use async_graphql::Schema;
+use commands::CommandBus;
+use sqlx::PgPool;
+
+pub use http::router;
+
+/// The schema type served by this crate.
+pub type ApiSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
+
+/// Deepest query accepted: deeper ones are refused before they run.
+pub const MAX_DEPTH: usize = 12;
+/// Most complex query accepted (fields weighted by page sizes).
+pub const MAX_COMPLEXITY: usize = 5_000;
+
+/// What resolvers share: the bus for changes, the pool for reads, the projection runners for
+/// status and read-your-writes.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The single entry point for changes.
+    pub bus: CommandBus,
+    /// Read access to the log and the read models.
+    pub pool: PgPool,
+    /// The projections this process runs (their checkpoints answer `minPosition`).
+    pub runners: std::sync::Arc<Vec<projections::ProjectionRunner>>,
+}
+
+/// Builds the schema with its limits.
+pub fn schema(state: ApiState) -> ApiSchema {
+    Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
+        // Batches the catalog's per-service placements: one query per page, not per entry.
+        .data(contexts::read_models::placement_loader(state.pool.clone()))
+        .data(state)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The schema in SDL, as committed in `graphql/schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
+        .finish()
+        .sdl()
+}

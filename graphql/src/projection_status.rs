@@ -1,0 +1,89 @@
+//! Projection status and read-your-writes.
+//!
+//! A mutation returns the log cursor of what it wrote (`CommandResult.position`); a query over a
+//! projection may pass it as `minPosition` and then waits, at most [`MAX_WAIT`], until that
+//! projection has applied it. Past the bound it fails with `PROJECTION_LAG` rather than answer
+//! with data older than the caller's own write.
+
+use std::time::Duration;
+
+use async_graphql::{Context, ErrorExtensions, Object, SimpleObject};
+use commands::LogPosition;
+
+use crate::error::{ApiError, IntoGraphql};
+use crate::query::request;
+use crate::ApiState;
+
+/// Longest a query waits for a projection to reach `minPosition`.
+pub const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Where one projection stands.
+#[derive(SimpleObject)]
+pub struct ProjectionStatus {
+    /// Projector name.
+    pub name: String,
+    /// Projector version the read model was built with.
+    pub version: i32,
+    /// Log cursor of the last event applied.
+    pub checkpoint: String,
+    /// Events applied since the last rebuild.
+    pub events_applied: i64,
+    /// Committed events not applied yet.
+    pub lag_events: i64,
+    /// Age of the oldest event not applied yet, in milliseconds.
+    pub lag_ms: i64,
+}
+
+/// Waits until projection `name` has applied `min_position` (a log cursor), if one is given.
+pub async fn await_position(ctx: &Context<'_>, name: &str, min_position: Option<&str>) -> async_graphql::Result<()> {
+    let Some(cursor) = min_position else { return Ok(()) };
+    let target = LogPosition::from_cursor(cursor)
+        .ok_or_else(|| ApiError::InvalidInput(format!("malformed minPosition {cursor:?}")))
+        .gql()?;
+    let req = request(ctx)?;
+    let state = ctx.data_unchecked::<ApiState>();
+    let Some(runner) = state.runners.iter().find(|r| r.name() == name) else {
+        return Err(ApiError::internal(req.trace_id.as_str(), format!("projection {name} is not running"))).gql();
+    };
+    let deadline = tokio::time::Instant::now() + MAX_WAIT;
+    loop {
+        let checkpoint = runner.checkpoint().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
+        if checkpoint >= target {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(async_graphql::Error::new(format!(
+                "the {name} read model has not reached minPosition within {}s; retry",
+                MAX_WAIT.as_secs()
+            ))
+            .extend_with(|_, e| e.set("code", "PROJECTION_LAG")));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The `projections` query.
+#[derive(Default)]
+pub struct ProjectionQuery;
+
+#[Object]
+impl ProjectionQuery {
+    /// Every projection this process runs: checkpoint and lag.
+    async fn projections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProjectionStatus>> {
+        let req = request(ctx)?;
+        let state = ctx.data_unchecked::<ApiState>();
+        let mut out = Vec::with_capacity(state.runners.len());
+        for runner in state.runners.iter() {
+            let s = runner.status().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
+            out.push(ProjectionStatus {
+                name: s.name,
+                version: s.version,
+                checkpoint: s.checkpoint.to_cursor(),
+                events_applied: s.events_applied,
+                lag_events: s.lag_events,
+                lag_ms: s.lag_ms,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,257 @@
+//! Output types of the read-model queries (`contexts::read_models`): rows of the catalog,
+//! inventory, drift, health, deployments and audit projections. Statuses, kinds and classes are
+//! the projections' stored snake_case text; `tenantId` is null for shared (no-tenant) rows.
+
+use async_graphql::connection::CursorType;
+use async_graphql::SimpleObject;
+use chrono::{DateTime, Utc};
+
+/// A place in a list ordered by a composite key (e.g. `(startedAt, id)`), as an opaque cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCursor(pub Vec<String>);
+
+impl CursorType for KeyCursor {
+    type Error = &'static str;
+
+    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| "malformed cursor")?;
+        let raw = std::str::from_utf8(&raw).map_err(|_| "malformed cursor")?;
+        let json = raw.strip_prefix("key:").ok_or("malformed cursor")?;
+        let parts: Vec<String> = serde_json::from_str(json).map_err(|_| "malformed cursor")?;
+        if parts.is_empty() {
+            return Err("malformed cursor");
+        }
+        Ok(Self(parts))
+    }
+
+    fn encode_cursor(&self) -> String {
+        use base64::Engine as _;
+        let json = serde_json::to_string(&self.0).unwrap_or_else(|_| "[]".to_owned());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("key:{json}"))
+    }
+}
+
+impl KeyCursor {
+    /// A `(timestamp, id)` cursor; the timestamp is kept to the microsecond, as stored.
+    pub fn at(at: DateTime<Utc>, id: &str) -> Self {
+        Self(vec![at.timestamp_micros().to_string(), id.to_owned()])
+    }
+
+    /// The `(timestamp, id)` of a cursor made by [`KeyCursor::at`].
+    pub fn as_at(&self) -> Option<(DateTime<Utc>, String)> {
+        match self.0.as_slice() {
+            [micros, id] => Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.clone())),
+            _ => None,
+        }
+    }
+
+    /// The single key of a one-part cursor.
+    pub fn single(&self) -> Option<String> {
+        match self.0.as_slice() {
+            [key] => Some(key.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// A service in the catalog (`catalog_services`) with where it runs.
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+#[graphql(complex)]
+pub struct CatalogEntry {
+    /// The service (aggregate id).
+    pub service_id: String,
+    /// Owner product.
+    pub product: String,
+    /// Name, unique per product.
+    pub name: String,
+    /// Kind (snake_case, e.g. `microservice`).
+    pub kind: String,
+    /// Lifecycle status (snake_case, e.g. `active`).
+    pub status: String,
+    /// Blueprint it was generated from.
+    pub blueprint: String,
+    /// Services it depends on, sorted.
+    pub dependencies: Vec<String>,
+    /// Recorded time of the last event folded in.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a service runs: one `catalog_service_environments` row.
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+pub struct CatalogPlacement {
+    /// The service.
+    pub service_id: String,
+    /// The environment.
+    pub environment_id: String,
+    /// The tenant; null for a shared placement.
+    pub tenant_id: Option<String>,
+    /// Version running (last succeeded deployment, or a rollback's target).
+    pub deployed_version: Option<String>,
+    /// Digest running.
+    pub deployed_digest: Option<String>,
+    /// The latest deployment started here.
+    pub deployment_id: Option<String>,
+    /// Its status (snake_case).
+    pub deployment_status: Option<String>,
+    /// Health status of this target (snake_case).
+    pub health_status: Option<String>,
+    /// Recorded time of the last event folded in.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What ran (or runs) for a service in an environment and tenant: a `runtime_inventory` period.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct InventoryEntry {
+    /// The service.
+    pub service_id: String,
+    /// The environment.
+    pub environment_id: String,
+    /// The tenant; null for a shared workload.
+    pub tenant_id: Option<String>,
+    /// Artifact version.
+    pub version: String,
+    /// Image digest.
+    pub digest: String,
+    /// The deployment whose artifact ran.
+    pub deployment_id: String,
+    /// Compute kind from the service's contract, if known.
+    pub compute_kind: Option<String>,
+    /// Start of the period.
+    pub since: DateTime<Utc>,
+    /// End of the period; null while it still runs.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A drift finding (`drift_view`).
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+pub struct DriftFindingRecord {
+    /// The finding (aggregate id).
+    pub finding_id: String,
+    /// Where.
+    pub environment_id: String,
+    /// The drifted service, if any.
+    pub service_id: Option<String>,
+    /// The drifted resource, if any.
+    pub resource: Option<String>,
+    /// The tenant; null when not tenant-specific.
+    pub tenant_id: Option<String>,
+    /// Drift class (lowercase, e.g. `version`).
+    pub class: String,
+    /// Status (snake_case: `detected`, `remediating`, `remediated`, `accepted`, `resolved`).
+    pub status: String,
+    /// Desired state.
+    pub desired: Option<String>,
+    /// Observed state.
+    pub observed: Option<String>,
+    /// When it was detected.
+    pub detected_at: DateTime<Utc>,
+    /// When it was closed, if it is.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Recorded time of the last event folded in.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Open drift findings of one class in one environment.
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+pub struct DriftCount {
+    /// The environment.
+    pub environment_id: String,
+    /// Drift class (lowercase).
+    pub class: String,
+    /// Number of findings not closed.
+    pub open: i64,
+}
+
+/// One status change of a health record (`health_history`).
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+pub struct HealthChangeRecord {
+    /// Log position of the change.
+    pub global_position: i64,
+    /// Status before (snake_case).
+    pub from_status: String,
+    /// Status after (snake_case).
+    pub to_status: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Current health of a service in an environment and tenant (`health_view`).
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+pub struct HealthRecord {
+    /// The health record (aggregate id).
+    pub health_id: String,
+    /// The service.
+    pub service_id: String,
+    /// The environment.
+    pub environment_id: String,
+    /// The tenant; null when not tenant-specific.
+    pub tenant_id: Option<String>,
+    /// Status (snake_case, e.g. `healthy`).
+    pub status: String,
+    /// Since when the status holds.
+    pub since: DateTime<Utc>,
+    /// Number of the open incident, if one is open.
+    pub open_incident: Option<i32>,
+    /// Recorded time of the last event folded in.
+    pub updated_at: DateTime<Utc>,
+    /// Status changes, newest first (at most 50).
+    #[sqlx(skip)]
+    pub history: Vec<HealthChangeRecord>,
+}
+
+/// A deployment (`deployment_history`).
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+pub struct DeploymentRecord {
+    /// The deployment (aggregate id).
+    pub deployment_id: String,
+    /// The service deployed.
+    pub service_id: String,
+    /// Where.
+    pub environment_id: String,
+    /// The tenant; null for a shared deployment.
+    pub tenant_id: Option<String>,
+    /// Artifact version.
+    pub version: String,
+    /// Image digest.
+    pub digest: String,
+    /// `rolling`, `blue_green`, `canary`.
+    pub strategy: String,
+    /// Status (snake_case, e.g. `rolled_back`).
+    pub status: String,
+    /// The deployment this one undoes (a rollback by re-deployment).
+    pub rollback_of: Option<String>,
+    /// The known-good deployment this one rolled back to.
+    pub rollback_target: Option<String>,
+    /// When it was started.
+    pub started_at: DateTime<Utc>,
+    /// When it reached its first terminal status.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Recorded time of the last event folded in.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One event in the audit log (`audit_log`); the payload is one `aggregateHistory` away.
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// Position in the global log.
+    pub global_position: i64,
+    /// The event id.
+    pub event_id: Option<String>,
+    /// Aggregate type.
+    pub aggregate_type: String,
+    /// Aggregate id.
+    pub aggregate_id: String,
+    /// Sequence within the aggregate.
+    pub sequence: i64,
+    /// Event type.
+    pub event_type: String,
+    /// The tenant; null for platform events.
+    pub tenant_id: Option<String>,
+    /// Who caused it.
+    pub actor: Option<String>,
+    /// Trace id.
+    pub trace_id: Option<String>,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
