@@ -1,0 +1,100 @@
+//! `runtime-platform`: the control plane's server and maintenance commands.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Parser;
+use infra::config::{Cli, Command, DatabaseArgs};
+use infra::database;
+use infra::local_postgres::{LocalPostgres, LocalPostgresOptions};
+use infra::server::Platform;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let pool = open_database(&args.database).await?;
+            let platform = Platform::new(pool);
+            let (stop, shutdown) = watch::channel(false);
+            let runners = platform.start_projections(shutdown).await.context("starting the projections")?;
+            let listener =
+                tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+            tracing::info!(address = %listener.local_addr()?, "serving GraphQL on /graphql (GraphiQL: GET /graphql)");
+            axum::serve(listener, platform.app())
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                    tracing::info!("shutting down");
+                })
+                .await
+                .context("serving HTTP")?;
+            let _ = stop.send(true);
+            for runner in runners {
+                let _ = runner.await;
+            }
+        }
+        Command::Migrate(args) => {
+            open_database(&args).await?;
+            println!("migrations applied");
+        }
+        Command::Rebuild(args) => {
+            let pool = open_database(&args.database).await?;
+            let platform = Platform::new(pool);
+            let names: Vec<&str> = platform.runners.iter().map(|r| r.name()).collect();
+            let selected: Vec<_> = match &args.projection {
+                Some(name) => vec![platform
+                    .runner(name)
+                    .with_context(|| format!("unknown projection {name:?}; known: {}", names.join(", ")))?],
+                None => platform.runners.iter().collect(),
+            };
+            for runner in selected {
+                let total = runner.log_size().await?;
+                let bar = indicatif::ProgressBar::new(total).with_message(runner.name().to_owned());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg:>14} [{bar:40}] {pos}/{len} events {per_sec} eta {eta}",
+                    )
+                    .expect("valid progress template")
+                    .progress_chars("=> "),
+                );
+                let started = Instant::now();
+                let progress = bar.clone();
+                let events = runner
+                    .rebuild_swapping(&move |n| progress.set_position(n))
+                    .await
+                    .with_context(|| format!("rebuilding {}", runner.name()))?;
+                bar.finish_and_clear();
+                let seconds = started.elapsed().as_secs_f64();
+                println!(
+                    "{}: rebuilt from {events} events in {seconds:.2}s ({:.0} events/s), swapped in",
+                    runner.name(),
+                    events as f64 / seconds.max(1e-9)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Connects to `DATABASE_URL`, or starts the private cluster; then migrates.
+async fn open_database(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            let options =
+                LocalPostgresOptions { data_dir: args.data_dir.clone(), port: args.pg_port, ..Default::default() };
+            let local = LocalPostgres::start(&options).await?;
+            tracing::info!(data_dir = %local.data_dir.display(), port = local.port, "using the private PostgreSQL cluster");
+            local.url
+        }
+    };
+    let pool = database::connect(&url, args.max_connections).await.context("connecting to PostgreSQL")?;
+    database::migrate(&pool).await.context("applying migrations")?;
+    Ok(pool)
+}

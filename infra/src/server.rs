@@ -1,0 +1,95 @@
+//! The running service: the axum app and the projection runners beside it.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use commands::CommandBus;
+use projections::{ProjectionError, ProjectionRunner};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::database;
+
+/// Everything one process serves: the bus, the read side and the API.
+#[derive(Clone)]
+pub struct Platform {
+    /// Database pool shared by the bus, the projectors and the resolvers.
+    pub pool: PgPool,
+    /// The command bus.
+    pub bus: CommandBus,
+    /// One runner per projection.
+    pub runners: Vec<ProjectionRunner>,
+}
+
+impl Platform {
+    /// Wires the bus and every projection over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        let bus = CommandBus::new(pool.clone());
+        let runners = projections::registry::all_projectors(bus.routes())
+            .into_iter()
+            .map(|projector| ProjectionRunner::new(pool.clone(), projector))
+            .collect();
+        Self { pool, bus, runners }
+    }
+
+    /// The HTTP app: the GraphQL routes plus `/healthz` (the process answers), `/readyz`
+    /// (database reachable and every migration applied) and `/metrics` (Prometheus).
+    pub fn app(&self) -> Router {
+        let api = graphql::ApiState {
+            bus: self.bus.clone(),
+            pool: self.pool.clone(),
+            runners: Arc::new(self.runners.clone()),
+        };
+        let probes = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
+            .with_state(self.pool.clone());
+        let handle = crate::telemetry::metrics_handle();
+        let runners = self.runners.clone();
+        let metrics = Router::new().route(
+            "/metrics",
+            get(move || {
+                let (handle, runners) = (handle.clone(), runners.clone());
+                async move { crate::telemetry::render(&handle, &runners).await }
+            }),
+        );
+        graphql::router(api).merge(probes).merge(metrics)
+    }
+
+    /// The runner of the projection called `name`.
+    pub fn runner(&self, name: &str) -> Option<&ProjectionRunner> {
+        self.runners.iter().find(|r| r.name() == name)
+    }
+
+    /// Prepares every projection (rebuilding those whose version changed) and runs each in
+    /// the background until `shutdown` turns true.
+    pub async fn start_projections(
+        &self,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Vec<JoinHandle<()>>, ProjectionError> {
+        let mut handles = Vec::with_capacity(self.runners.len());
+        for runner in &self.runners {
+            runner.prepare().await?;
+            let runner = runner.clone();
+            let wake = self.bus.subscribe_commits();
+            let shutdown = shutdown.clone();
+            handles.push(tokio::spawn(runner.run(wake, shutdown)));
+        }
+        Ok(handles)
+    }
+}
+
+async fn readyz(State(pool): State<PgPool>) -> impl IntoResponse {
+    match database::check_ready(&pool).await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready" }))),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "not ready", "reason": err.to_string() })),
+        ),
+    }
+}
