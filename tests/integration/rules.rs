@@ -1,0 +1,232 @@
+//! Cross-aggregate rules against a real PostgreSQL, through the command bus: the strict ones
+//! (claims written with the events) under racing commands, the looked-up ones, tenant
+//! isolation, and an old event shape loading through its upcaster.
+
+use ::commands::{CommandBus, CommandError, CommandOptions};
+use chrono::Utc;
+use domain::catalog::*;
+use domain::environments::{
+    AzureRegion, AzureSubscriptionId, ComputeTarget, ComputeTargetKind, EnvironmentCommand, EnvironmentName, ProductId,
+    ProvisioningOutputs, PulumiStack, Reason, ResourceGroupName, RuntimeEnvironment, Stage,
+};
+use domain::ids::{DeploymentId, EnvironmentId, ServiceId};
+use domain::rejection::RejectionKind;
+use futures::future::join_all;
+use tests::{system_context, TestDb};
+
+fn opts() -> CommandOptions {
+    CommandOptions::default()
+}
+
+async fn ready_environment(bus: &CommandBus) -> EnvironmentId {
+    let ctx = system_context();
+    let id = EnvironmentId::generate();
+    let request = EnvironmentCommand::RequestEnvironment {
+        product: ProductId::parse("shop").unwrap(),
+        name: EnvironmentName::parse(&format!("e{}", &id.to_string()[..8])).unwrap(),
+        stage: Stage::Dev,
+        region: AzureRegion::parse("westeurope").unwrap(),
+        subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
+        resource_group: ResourceGroupName::parse("rg").unwrap(),
+        pulumi: PulumiStack::parse("shop", "dev").unwrap(),
+        compute_targets: vec![ComputeTarget::parse("aks", "aks", "/subscriptions/x/aks").unwrap()],
+        requested_at: Utc::now(),
+    };
+    let id_text = id.to_string();
+    bus.execute::<RuntimeEnvironment>(&ctx, &id_text, request, opts()).await.unwrap();
+    bus.execute::<RuntimeEnvironment>(
+        &ctx,
+        &id_text,
+        EnvironmentCommand::RecordProvisioningStarted { at: Utc::now() },
+        opts(),
+    )
+    .await
+    .unwrap();
+    let outputs = ProvisioningOutputs::new(Default::default(), vec![], 1).unwrap();
+    bus.execute::<RuntimeEnvironment>(
+        &ctx,
+        &id_text,
+        EnvironmentCommand::RecordProvisioningSucceeded { outputs, at: Utc::now() },
+        opts(),
+    )
+    .await
+    .unwrap();
+    id
+}
+
+async fn registered_service(bus: &CommandBus, name: &str) -> ServiceId {
+    let id = ServiceId::generate();
+    let contract = RuntimeContract::new(
+        ImageRepository::parse("registry.azurecr.io/shop/api").unwrap(),
+        vec![Port::parse(8080).unwrap()],
+        None,
+        None,
+        None,
+        ReplicaHints::new(1, 3).unwrap(),
+        ComputeTargetKind::Aks,
+    )
+    .unwrap();
+    let command = ServiceCommand::RegisterService {
+        service: id,
+        product: ProductId::parse("shop").unwrap(),
+        name: ServiceName::parse(name).unwrap(),
+        kind: ServiceKind::Microservice,
+        blueprint: BlueprintId::parse("blueprints/microservice@1").unwrap(),
+        contract,
+        at: Utc::now(),
+    };
+    bus.execute::<RuntimeService>(&system_context(), &id.to_string(), command, opts()).await.unwrap();
+    id
+}
+
+fn start(service: ServiceId, environment: EnvironmentId, version: &str) -> DeploymentCommand {
+    DeploymentCommand::StartDeployment {
+        service,
+        environment,
+        tenant: None,
+        artifact: Artifact::parse(&format!("sha256:{}", "ab".repeat(32)), version, &"c".repeat(40)).unwrap(),
+        strategy: DeploymentStrategy::Rolling,
+        gates: HealthGates::new(vec![HealthGate::new(
+            GateName::parse("availability").unwrap(),
+            GateKind::Availability,
+            99.0,
+        )
+        .unwrap()])
+        .unwrap(),
+        rollback_of: None,
+        at: Utc::now(),
+    }
+}
+
+async fn deploy(bus: &CommandBus, command: DeploymentCommand) -> Result<DeploymentId, CommandError> {
+    let id = DeploymentId::generate();
+    bus.execute::<RuntimeDeployment>(&system_context(), &id.to_string(), command, opts()).await.map(|_| id)
+}
+
+async fn run(bus: &CommandBus, id: DeploymentId, command: DeploymentCommand) -> Result<u64, CommandError> {
+    bus.execute::<RuntimeDeployment>(&system_context(), &id.to_string(), command, opts()).await.map(|o| o.version)
+}
+
+async fn succeed(bus: &CommandBus, id: DeploymentId) {
+    run(bus, id, DeploymentCommand::BeginRollout { at: Utc::now() }).await.unwrap();
+    run(bus, id, DeploymentCommand::RecordStepProgress { step: 0, percent: 100, at: Utc::now() }).await.unwrap();
+    let gate = GateName::parse("availability").unwrap();
+    run(bus, id, DeploymentCommand::RecordHealthGateResult { gate, passed: true, observed: 99.9, at: Utc::now() })
+        .await
+        .unwrap();
+    run(bus, id, DeploymentCommand::Promote { at: Utc::now() }).await.unwrap();
+}
+
+#[tokio::test]
+async fn racing_deployments_of_one_service_to_one_environment_let_exactly_one_start() {
+    let db = TestDb::new().await;
+    let bus = CommandBus::new(db.pool.clone());
+    let environment = ready_environment(&bus).await;
+    let service = registered_service(&bus, "api").await;
+    let racers = (0..6).map(|i| {
+        let bus = bus.clone();
+        async move { deploy(&bus, start(service, environment, &format!("1.0.{i}"))).await }
+    });
+    let results = join_all(racers).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    for loser in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(matches!(loser, CommandError::Rejected { kind: RejectionKind::AlreadyExists, .. }), "{loser:?}");
+    }
+    // Once it ends, the next may start.
+    let winner = *results.iter().find_map(|r| r.as_ref().ok()).unwrap();
+    run(
+        &bus,
+        winner,
+        DeploymentCommand::Cancel { reason: Reason::parse("superseded by a fix").unwrap(), at: Utc::now() },
+    )
+    .await
+    .unwrap();
+    deploy(&bus, start(service, environment, "1.1.0")).await.unwrap();
+}
+
+#[tokio::test]
+async fn deployments_need_a_ready_environment_and_a_deployable_service() {
+    let db = TestDb::new().await;
+    let bus = CommandBus::new(db.pool.clone());
+    let service = registered_service(&bus, "api").await;
+    let nowhere = EnvironmentId::generate();
+    let before = db.event_count().await;
+    let refused = deploy(&bus, start(service, nowhere, "1.0.0")).await;
+    assert!(
+        matches!(refused, Err(CommandError::Rejected { kind: RejectionKind::InvariantViolated, .. })),
+        "{refused:?}"
+    );
+    let environment = ready_environment(&bus).await;
+    let unknown = deploy(&bus, start(ServiceId::generate(), environment, "1.0.0")).await;
+    assert!(
+        matches!(unknown, Err(CommandError::Rejected { kind: RejectionKind::InvariantViolated, .. })),
+        "{unknown:?}"
+    );
+    let ctx = system_context();
+    let sid = service.to_string();
+    bus.execute::<RuntimeService>(&ctx, &sid, ServiceCommand::Retire { at: Utc::now() }, opts()).await.unwrap();
+    let retired = deploy(&bus, start(service, environment, "1.0.0")).await;
+    assert!(
+        matches!(retired, Err(CommandError::Rejected { kind: RejectionKind::InvariantViolated, .. })),
+        "{retired:?}"
+    );
+    // Only the environment and the retirement were written.
+    assert_eq!(db.event_count().await, before + 3 + 1);
+}
+
+#[tokio::test]
+async fn a_rollback_must_name_the_last_succeeded_deployment() {
+    let db = TestDb::new().await;
+    let bus = CommandBus::new(db.pool.clone());
+    let environment = ready_environment(&bus).await;
+    let service = registered_service(&bus, "api").await;
+    let v1 = deploy(&bus, start(service, environment, "1.0.0")).await.unwrap();
+    succeed(&bus, v1).await;
+    let v2 = deploy(&bus, start(service, environment, "2.0.0")).await.unwrap();
+    succeed(&bus, v2).await;
+    let v3 = deploy(&bus, start(service, environment, "3.0.0")).await.unwrap();
+    run(&bus, v3, DeploymentCommand::BeginRollout { at: Utc::now() }).await.unwrap();
+    run(&bus, v3, DeploymentCommand::FailDeployment { reason: Reason::parse("crash loop").unwrap(), at: Utc::now() })
+        .await
+        .unwrap();
+    let wrong = run(&bus, v3, DeploymentCommand::RollBack { target: v1, at: Utc::now() }).await;
+    assert!(matches!(wrong, Err(CommandError::Rejected { kind: RejectionKind::InvariantViolated, .. })), "{wrong:?}");
+    run(&bus, v3, DeploymentCommand::RollBack { target: v2, at: Utc::now() }).await.unwrap();
+    run(&bus, v3, DeploymentCommand::RecordRolledBack { at: Utc::now() }).await.unwrap();
+    let loaded = bus.routes().deployments.store.load(&v3.to_string()).await.unwrap();
+    assert_eq!(loaded.aggregate.status(), Some(DeploymentStatus::RolledBack));
+}
+
+#[tokio::test]
+async fn a_version_one_deployment_event_still_loads_through_its_upcaster() {
+    let db = TestDb::new().await;
+    let bus = CommandBus::new(db.pool.clone());
+    let id = DeploymentId::generate();
+    let service = ServiceId::generate();
+    let environment = EnvironmentId::generate();
+    // The 1.0 shape: no strategy, and the image as one "repository@digest" string.
+    let old = serde_json::json!({ "DeploymentStarted": {
+        "service": service.to_string(), "environment": environment.to_string(), "tenant": null,
+        "image": format!("registry.azurecr.io/shop/api@sha256:{}", "cd".repeat(32)),
+        "artifact": { "version": "1.4.2", "commit": "e".repeat(40) },
+        "gates": [{ "name": "availability", "kind": "availability", "threshold": 99.0 }],
+        "rollback_of": null, "at": "2025-06-01T10:00:00Z" } });
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('RuntimeDeployment', $1, 1, 'DeploymentStarted', '1.0', $2, '{}')",
+    )
+    .bind(id.to_string())
+    .bind(&old)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let loaded = bus.routes().deployments.store.load(&id.to_string()).await.unwrap();
+    assert_eq!(loaded.version, 1);
+    assert_eq!(loaded.aggregate.status(), Some(DeploymentStatus::Pending));
+    assert_eq!(loaded.aggregate.strategy(), Some(&DeploymentStrategy::Rolling));
+    assert_eq!(loaded.aggregate.artifact().unwrap().digest().to_string(), format!("sha256:{}", "cd".repeat(32)));
+    // And it keeps working: the next command appends after it.
+    run(&bus, id, DeploymentCommand::Cancel { reason: Reason::parse("old rollout").unwrap(), at: Utc::now() })
+        .await
+        .unwrap();
+}

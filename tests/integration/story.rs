@@ -1,0 +1,506 @@
+//! A realistic story through GraphQL only, across all nine aggregates: provision an
+//! environment, register services, bind a tenant with quotas, bind a secret, set
+//! configuration, define a scaling policy, deploy v1, record health, deploy v2 that fails its
+//! health gate and is rolled back to v1, detect drift and remediate it through a new
+//! deployment. Then every aggregate's state, its state at a moment in the middle of the story,
+//! and the trace of the whole story in commit order.
+
+use serde_json::{json, Value};
+use tests::{environment_input, error_code, TestApp, TestDb};
+
+const TRACEPARENT: &str = "00-5c7f8e21a9b04d6e8f3a2b1c0d9e8f7a-a1b2c3d4e5f60718-01";
+const TRACE_ID: &str = "5c7f8e21a9b04d6e8f3a2b1c0d9e8f7a";
+const RESULT: &str = "{ aggregateId version events { eventId eventType } }";
+
+/// Runs the story's mutations under one trace and remembers every event they wrote.
+struct Story {
+    app: TestApp,
+    written: Vec<String>,
+}
+
+impl Story {
+    /// Runs `mutation` (one field), asserts it succeeded, records its events, returns its result.
+    async fn run(&mut self, mutation: &str, variables: Value) -> Value {
+        let response = self
+            .app
+            .gql_with(mutation, variables, &[("traceparent", TRACEPARENT), ("x-actor", "user:platform-engineer")])
+            .await;
+        assert!(response["errors"].is_null(), "{mutation}: {response}");
+        let result = response["data"].as_object().unwrap().values().next().unwrap().clone();
+        for event in result["events"].as_array().unwrap() {
+            self.written.push(event["eventId"].as_str().unwrap().to_owned());
+        }
+        result
+    }
+
+    /// Runs `mutation` expecting the error `code`.
+    async fn refused(&self, mutation: &str, variables: Value, code: &str) -> Value {
+        let response = self.app.gql_with(mutation, variables, &[("traceparent", TRACEPARENT)]).await;
+        assert_eq!(error_code(&response), Some(code), "{mutation}: {response}");
+        response
+    }
+
+    async fn query(&self, query: &str, variables: Value) -> Value {
+        let response = self.app.gql(query, variables).await;
+        assert!(response["errors"].is_null(), "{query}: {response}");
+        response["data"].clone()
+    }
+}
+
+fn id(result: &Value) -> String {
+    result["aggregateId"].as_str().unwrap().to_owned()
+}
+
+fn contract() -> Value {
+    json!({ "image": "contoso.azurecr.io/shop/api", "ports": [8080],
+            "liveness": { "kind": "HTTP", "path": "/healthz", "port": 8080, "periodSeconds": 10, "timeoutSeconds": 2 },
+            "minReplicas": 1, "maxReplicas": 5, "compute": "AKS" })
+}
+
+fn deployment_input(service: &str, environment: &str, version: &str) -> Value {
+    json!({ "service": service, "environment": environment, "tenant": "contoso",
+            "artifact": { "digest": format!("sha256:{}", "7f".repeat(32)), "version": version, "commit": "9".repeat(40) },
+            "strategy": { "kind": "ROLLING" },
+            "gates": [{ "name": "availability", "kind": "AVAILABILITY", "threshold": 99.0 }] })
+}
+
+async fn roll_out(story: &mut Story, deployment: &str, passed: bool, observed: f64) {
+    story
+        .run(&format!("mutation($id: ID!) {{ beginDeploymentRollout(id: $id) {RESULT} }}"), json!({ "id": deployment }))
+        .await;
+    story
+        .run(
+            &format!("mutation($id: ID!) {{ recordDeploymentStepProgress(id: $id, step: 0, percent: 100) {RESULT} }}"),
+            json!({ "id": deployment }),
+        )
+        .await;
+    story
+        .run(
+            &format!("mutation($id: ID!, $p: Boolean!, $o: Float!) {{ recordHealthGateResult(id: $id, gate: \"availability\", passed: $p, observed: $o) {RESULT} }}"),
+            json!({ "id": deployment, "p": passed, "o": observed }),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_release_story_across_all_nine_aggregates() {
+    let db = TestDb::new().await;
+    let app = TestApp::start(db.pool.clone()).await;
+    let mut story = Story { app, written: Vec::new() };
+
+    // Environment: staging, provisioned and Ready.
+    let env = id(&story
+        .run(
+            &format!("mutation($i: RequestEnvironmentInput!) {{ requestEnvironment(input: $i) {RESULT} }}"),
+            json!({ "i": environment_input("shop", "stg", "STAGING") }),
+        )
+        .await);
+    story
+        .run(&format!("mutation($id: ID!) {{ recordProvisioningStarted(id: $id) {RESULT} }}"), json!({ "id": env }))
+        .await;
+    story.run(
+        &format!("mutation($id: ID!, $o: ProvisioningOutputsInput!) {{ recordProvisioningSucceeded(id: $id, outputs: $o) {RESULT} }}"),
+        json!({ "id": env, "o": { "endpoints": [{ "name": "api", "url": "https://api.stg.shop.example" }], "resourceIds": [], "stackVersion": 1 } }),
+    ).await;
+
+    // Services: the API depends on the worker.
+    let register = format!("mutation($i: RegisterServiceInput!) {{ registerService(input: $i) {RESULT} }}");
+    let api = id(&story.run(&register, json!({ "i": { "product": "shop", "name": "api", "kind": "MICROSERVICE", "blueprint": "blueprints/api@3", "contract": contract() } })).await);
+    let worker = id(&story.run(&register, json!({ "i": { "product": "shop", "name": "worker", "kind": "WORKER", "blueprint": "blueprints/worker@3", "contract": contract() } })).await);
+    for service in [&api, &worker] {
+        story
+            .run(&format!("mutation($id: ID!) {{ activateService(id: $id) {RESULT} }}"), json!({ "id": service }))
+            .await;
+    }
+    story
+        .run(
+            &format!("mutation($id: ID!, $on: ID!) {{ declareServiceDependency(id: $id, on: $on) {RESULT} }}"),
+            json!({ "id": api, "on": worker }),
+        )
+        .await;
+    story
+        .refused(
+            &format!("mutation($id: ID!, $on: ID!) {{ declareServiceDependency(id: $id, on: $on) {RESULT} }}"),
+            json!({ "id": worker, "on": api }),
+            "INVARIANT_VIOLATED",
+        )
+        .await;
+
+    // Tenant contoso, isolated in its own namespace, with quotas.
+    let binding = id(&story.run(
+        &format!("mutation($i: BindTenantInput!) {{ bindTenant(input: $i) {RESULT} }}"),
+        json!({ "i": { "tenantId": "contoso", "environmentId": env, "isolation": "NAMESPACE_PER_TENANT", "namespace": "contoso",
+                       "workloadIdentityClientId": "0b3c1f7e-8a8e-4c55-9d1a-7f0c6b2a9e11", "networkPolicy": { "kind": "DENY_CROSS_TENANT" },
+                       "dataPartition": "contoso", "quotas": { "cpuMillicores": 4000, "memoryMib": 8192, "replicas": 10, "storageGib": 100, "requestsPerSecond": 1000 } } }),
+    ).await);
+    story
+        .run(&format!("mutation($id: ID!) {{ activateTenantBinding(id: $id) {RESULT} }}"), json!({ "id": binding }))
+        .await;
+
+    // Secret: a Key Vault reference surfaced as an env var, never a value.
+    let secret = id(&story.run(
+        &format!("mutation($i: BindSecretInput!) {{ bindSecret(input: $i) {RESULT} }}"),
+        json!({ "i": { "serviceId": api, "environmentId": env, "tenantId": "contoso", "vaultUri": "https://kv-shop.vault.azure.net/",
+                       "secretName": "db-password", "identityClientId": "0b3c1f7e-8a8e-4c55-9d1a-7f0c6b2a9e11",
+                       "surface": { "envVar": "DB_PASSWORD" }, "rotation": { "everyDays": 90, "notifyBeforeDays": 14 } } }),
+    ).await);
+    story
+        .run(
+            &format!(
+                "mutation($id: ID!) {{ confirmSecretBinding(id: $id, resolvedVersion: \"{}\") {RESULT} }}",
+                "a1".repeat(16)
+            ),
+            json!({ "id": secret }),
+        )
+        .await;
+
+    // Configuration: a version with plain settings; a secret-looking one is refused.
+    let config = id(&story
+        .run(
+            &format!("mutation($i: CreateConfigurationInput!) {{ createConfiguration(input: $i) {RESULT} }}"),
+            json!({ "i": { "serviceId": api, "environmentId": env, "tenantId": "contoso" } }),
+        )
+        .await);
+    let propose = format!("mutation($id: ID!, $s: [ConfigurationSettingInput!]!) {{ proposeConfigurationVersion(id: $id, settings: $s) {RESULT} }}");
+    let refused = story
+        .refused(
+            &propose,
+            json!({ "id": config, "s": [{ "key": "DB_PASSWORD", "value": "hunter2-but-longer" }] }),
+            "INVARIANT_VIOLATED",
+        )
+        .await;
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("secret binding") && !message.contains("hunter2"), "{message}");
+    story.run(&propose, json!({ "id": config, "s": [{ "key": "LOG_LEVEL", "value": "info" }, { "key": "FEATURE_CHECKOUT_V2", "value": "true" }] })).await;
+    story
+        .run(
+            &format!("mutation($id: ID!) {{ activateConfigurationVersion(id: $id, version: 1) {RESULT} }}"),
+            json!({ "id": config }),
+        )
+        .await;
+
+    // Scaling: max within the tenant's replica quota (10).
+    let define = format!("mutation($i: DefineScalingPolicyInput!) {{ defineScalingPolicy(input: $i) {RESULT} }}");
+    let spec = |max: i64| {
+        json!({ "replicas": { "min": 1, "max": max }, "triggers": [{ "kind": "CPU", "targetPercent": 70 }],
+                                  "scaleUpStabilizationSeconds": 0, "scaleDownStabilizationSeconds": 300, "cooldownSeconds": 60 })
+    };
+    story
+        .refused(
+            &define,
+            json!({ "i": { "serviceId": api, "environmentId": env, "tenantId": "contoso", "spec": spec(20) } }),
+            "INVARIANT_VIOLATED",
+        )
+        .await;
+    let policy = id(&story
+        .run(
+            &define,
+            json!({ "i": { "serviceId": api, "environmentId": env, "tenantId": "contoso", "spec": spec(8) } }),
+        )
+        .await);
+    story
+        .run(&format!("mutation($id: ID!) {{ activateScalingPolicy(id: $id) {RESULT} }}"), json!({ "id": policy }))
+        .await;
+
+    // Deploy v1: rolled out, gate passed, promoted.
+    let start = format!("mutation($i: StartDeploymentInput!) {{ startDeployment(input: $i) {RESULT} }}");
+    let v1 = id(&story.run(&start, json!({ "i": deployment_input(&api, &env, "1.0.0") })).await);
+    roll_out(&mut story, &v1, true, 99.95).await;
+    story.run(&format!("mutation($id: ID!) {{ promoteDeployment(id: $id) {RESULT} }}"), json!({ "id": v1 })).await;
+
+    // Health: tracked and healthy.
+    let health = id(&story
+        .run(
+            &format!("mutation($i: TrackHealthInput!) {{ trackHealth(input: $i) {RESULT} }}"),
+            json!({ "i": { "serviceId": api, "environmentId": env, "tenantId": "contoso" } }),
+        )
+        .await);
+    let probe = format!("mutation($id: ID!, $k: HealthProbeKind!, $p: Boolean!) {{ recordProbeResult(id: $id, probe: {{ kind: $k }}, passed: $p, latencyMs: 12) {RESULT} }}");
+    story.run(&probe, json!({ "id": health, "k": "LIVENESS", "p": true })).await;
+    story.run(&probe, json!({ "id": health, "k": "READINESS", "p": true })).await;
+    let unchanged = story.run(&probe, json!({ "id": health, "k": "READINESS", "p": true })).await;
+    assert_eq!(unchanged["events"], json!([]), "only changes of status are events");
+
+    // The middle of the story.
+    let middle: String =
+        sqlx::query_scalar("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+
+    // Deploy v2: its gate fails, promotion is refused, it fails and rolls back to v1.
+    let v2 = id(&story.run(&start, json!({ "i": deployment_input(&api, &env, "2.0.0") })).await);
+    roll_out(&mut story, &v2, false, 95.2).await;
+    story.run(&probe, json!({ "id": health, "k": "READINESS", "p": false })).await;
+    story
+        .refused(
+            &format!("mutation($id: ID!) {{ promoteDeployment(id: $id) {RESULT} }}"),
+            json!({ "id": v2 }),
+            "INVARIANT_VIOLATED",
+        )
+        .await;
+    story.run(&format!("mutation($id: ID!) {{ failDeployment(id: $id, reason: \"availability gate failed: 95.2 < 99\") {RESULT} }}"), json!({ "id": v2 })).await;
+    story
+        .refused(
+            &format!("mutation($id: ID!, $t: ID!) {{ rollBackDeployment(id: $id, target: $t) {RESULT} }}"),
+            json!({ "id": v2, "t": v2 }),
+            "INVARIANT_VIOLATED",
+        )
+        .await;
+    story
+        .run(
+            &format!("mutation($id: ID!, $t: ID!) {{ rollBackDeployment(id: $id, target: $t) {RESULT} }}"),
+            json!({ "id": v2, "t": v1 }),
+        )
+        .await;
+    story
+        .run(&format!("mutation($id: ID!) {{ recordDeploymentRolledBack(id: $id) {RESULT} }}"), json!({ "id": v2 }))
+        .await;
+    story.run(&probe, json!({ "id": health, "k": "READINESS", "p": true })).await;
+
+    // Drift: one pod still runs 2.0.0; remediated through a new deployment of 1.0.0.
+    let drift = id(&story.run(
+        &format!("mutation($i: DetectDriftInput!) {{ detectDrift(input: $i) {RESULT} }}"),
+        json!({ "i": { "environmentId": env, "serviceId": api, "tenantId": "contoso", "class": "VERSION", "desired": "1.0.0", "observed": "2.0.0" } }),
+    ).await);
+    let v3_id = domain::ids::DeploymentId::generate().to_string();
+    story.run(
+        &format!("mutation($id: ID!, $a: DriftRemediationActionInput!) {{ startDriftRemediation(id: $id, action: $a) {RESULT} }}"),
+        json!({ "id": drift, "a": { "aggregateType": "RUNTIME_DEPLOYMENT", "aggregateId": v3_id, "command": "StartDeployment" } }),
+    ).await;
+    let mut redeploy = deployment_input(&api, &env, "1.0.0");
+    redeploy["id"] = json!(v3_id);
+    redeploy["rollbackOf"] = json!(v2);
+    story.run(&start, json!({ "i": redeploy })).await;
+    roll_out(&mut story, &v3_id, true, 99.9).await;
+    let promoted = story
+        .run(&format!("mutation($id: ID!) {{ promoteDeployment(id: $id) {RESULT} }}"), json!({ "id": v3_id }))
+        .await;
+    let evidence = promoted["events"][0]["eventId"].as_str().unwrap().to_owned();
+    story
+        .run(
+            &format!("mutation($id: ID!, $e: ID!) {{ recordDriftRemediated(id: $id, evidenceId: $e) {RESULT} }}"),
+            json!({ "id": drift, "e": evidence }),
+        )
+        .await;
+
+    // Every aggregate's state now.
+    let now = story
+        .query(
+            "query($env: ID!, $api: ID!, $b: ID!, $s: ID!, $c: ID!, $p: ID!, $v1: ID!, $v2: ID!, $v3: ID!, $h: ID!, $d: ID!) {
+               environment(id: $env) { status version }
+               service(id: $api) { status dependencies }
+               tenantBinding(id: $b) { status quotas { replicas } }
+               secretBinding(id: $s) { status currentVersion surface { envVar } }
+               configuration(id: $c) { status activeVersion versions { number settings { key value } } }
+               scalingPolicy(id: $p) { status policyVersion spec { replicas { max } } }
+               v1: deployment(id: $v1) { status artifact { version } }
+               v2: deployment(id: $v2) { status rollbackTarget failureReason }
+               v3: deployment(id: $v3) { status rollbackOf }
+               health(id: $h) { status incidentCount }
+               driftFinding(id: $d) { status open closure { kind evidenceId } remediation { aggregateId command } } }",
+            json!({ "env": env, "api": api, "b": binding, "s": secret, "c": config, "p": policy, "v1": v1, "v2": v2, "v3": v3_id, "h": health, "d": drift }),
+        )
+        .await;
+    assert_eq!(now["environment"]["status"], "READY");
+    assert_eq!(now["service"], json!({ "status": "ACTIVE", "dependencies": [worker] }));
+    assert_eq!(now["tenantBinding"], json!({ "status": "ACTIVE", "quotas": { "replicas": 10 } }));
+    assert_eq!(
+        now["secretBinding"],
+        json!({ "status": "BOUND", "currentVersion": "a1".repeat(16), "surface": { "envVar": "DB_PASSWORD" } })
+    );
+    assert_eq!(now["configuration"]["status"], "ACTIVE");
+    assert_eq!(now["configuration"]["activeVersion"], 1);
+    assert_eq!(
+        now["scalingPolicy"],
+        json!({ "status": "ACTIVE", "policyVersion": 1, "spec": { "replicas": { "max": 8 } } })
+    );
+    assert_eq!(now["v1"], json!({ "status": "SUCCEEDED", "artifact": { "version": "1.0.0" } }));
+    assert_eq!(now["v2"]["status"], "ROLLED_BACK");
+    assert_eq!(now["v2"]["rollbackTarget"], json!(v1));
+    assert_eq!(now["v3"], json!({ "status": "SUCCEEDED", "rollbackOf": v2 }));
+    assert_eq!(now["health"], json!({ "status": "HEALTHY", "incidentCount": 1 }));
+    assert_eq!(now["driftFinding"]["status"], "REMEDIATED");
+    assert_eq!(now["driftFinding"]["closure"], json!({ "kind": "REMEDIATED", "evidenceId": evidence }));
+    assert_eq!(now["driftFinding"]["remediation"], json!({ "aggregateId": v3_id, "command": "StartDeployment" }));
+
+    // The same aggregates as of the middle of the story.
+    let then = story
+        .app
+        .gql(
+            "query($t: DateTime!, $v1: ID!, $h: ID!, $c: ID!, $p: ID!) {
+           deployment(id: $v1, asOf: $t) { status }
+           health(id: $h, asOf: $t) { status incidentCount }
+           configuration(id: $c, asOf: $t) { activeVersion }
+           scalingPolicy(id: $p, asOf: $t) { status } }",
+            json!({ "t": middle, "v1": v1, "h": health, "c": config, "p": policy }),
+        )
+        .await;
+    assert!(then["errors"].is_null(), "{then}");
+    assert_eq!(then["data"]["deployment"]["status"], "SUCCEEDED");
+    assert_eq!(then["data"]["health"], json!({ "status": "HEALTHY", "incidentCount": 0 }));
+    assert_eq!(then["data"]["configuration"]["activeVersion"], 1);
+    assert_eq!(then["data"]["scalingPolicy"]["status"], "ACTIVE");
+    let before_v2 = story
+        .app
+        .gql(
+            "query($t: DateTime!, $id: ID!) { deployment(id: $id, asOf: $t) { status } }",
+            json!({ "t": middle, "id": v2 }),
+        )
+        .await;
+    assert_eq!(error_code(&before_v2), Some("NOT_FOUND"), "v2 did not exist yet: {before_v2}");
+    let drift_then = story
+        .app
+        .gql(
+            "query($t: DateTime!, $id: ID!) { driftFinding(id: $id, asOf: $t) { status } }",
+            json!({ "t": middle, "id": drift }),
+        )
+        .await;
+    assert_eq!(error_code(&drift_then), Some("NOT_FOUND"));
+    let v2_rolling = story
+        .query("query($id: ID!) { deployment(id: $id, atVersion: 2) { status version } }", json!({ "id": v2 }))
+        .await;
+    assert_eq!(v2_rolling["deployment"], json!({ "status": "IN_PROGRESS", "version": 2 }));
+
+    // The trace holds exactly the story's events, in commit order.
+    let trace = story.query(
+        "query($t: String!) { trace(traceId: $t, first: 200) { edges { node { eventId traceId actor } } pageInfo { hasNextPage } } }",
+        json!({ "t": TRACE_ID }),
+    ).await;
+    let traced: Vec<String> = trace["trace"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["eventId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(traced, story.written, "trace returns the story's events in commit order");
+    assert!(trace["trace"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["actor"] == "user:platform-engineer"));
+    assert_eq!(db.event_count().await as usize, story.written.len(), "refused commands wrote nothing");
+}
+
+#[tokio::test]
+async fn bad_input_across_the_contexts_is_refused_with_typed_errors_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let app = TestApp::start(db.pool.clone()).await;
+    let mut story = Story { app, written: Vec::new() };
+    let env = id(&story
+        .run(
+            &format!("mutation($i: RequestEnvironmentInput!) {{ requestEnvironment(input: $i) {RESULT} }}"),
+            json!({ "i": environment_input("shop", "dev", "DEV") }),
+        )
+        .await);
+    let api = id(&story.run(
+        &format!("mutation($i: RegisterServiceInput!) {{ registerService(input: $i) {RESULT} }}"),
+        json!({ "i": { "product": "shop", "name": "api", "kind": "MICROSERVICE", "blueprint": "blueprints/api@3", "contract": contract() } }),
+    ).await);
+    let bind = format!("mutation($i: BindTenantInput!) {{ bindTenant(input: $i) {RESULT} }}");
+    let binding_input = |tenant: &str| {
+        json!({ "i": { "tenantId": tenant, "environmentId": env, "isolation": "SHARED",
+        "workloadIdentityClientId": "0b3c1f7e-8a8e-4c55-9d1a-7f0c6b2a9e11", "networkPolicy": { "kind": "DENY_CROSS_TENANT" },
+        "dataPartition": tenant, "quotas": { "cpuMillicores": 1000, "memoryMib": 1024, "replicas": 3, "storageGib": 10, "requestsPerSecond": 100 } } })
+    };
+    let contoso = id(&story.run(&bind, binding_input("contoso")).await);
+    let before = db.event_count().await;
+    let as_fabrikam = [("x-tenant-id", "fabrikam"), ("traceparent", TRACEPARENT)];
+
+    let cases: Vec<(&str, Value, &str, &[(&str, &str)])> = vec![
+        // Unknown ids.
+        (
+            "mutation($id: ID!) { activateService(id: $id) { version } }",
+            json!({ "id": domain::ids::ServiceId::generate().to_string() }),
+            "NOT_FOUND",
+            &[],
+        ),
+        (
+            "mutation($id: ID!) { promoteDeployment(id: $id) { version } }",
+            json!({ "id": domain::ids::DeploymentId::generate().to_string() }),
+            "NOT_FOUND",
+            &[],
+        ),
+        (
+            "query($id: ID!) { scalingPolicy(id: $id) { status } }",
+            json!({ "id": domain::ids::ScalingPolicyId::generate().to_string() }),
+            "NOT_FOUND",
+            &[],
+        ),
+        // Malformed ids and values.
+        ("mutation { activateService(id: \"42\") { version } }", json!({}), "INVALID_INPUT", &[]),
+        (
+            "mutation($i: StartDeploymentInput!) { startDeployment(input: $i) { version } }",
+            json!({ "i": { "service": api, "environment": env, "artifact": { "digest": "sha256:nothex", "version": "1.0.0", "commit": "9".repeat(40) },
+                            "strategy": { "kind": "ROLLING" }, "gates": [{ "name": "availability", "kind": "AVAILABILITY", "threshold": 99.0 }] } }),
+            "INVALID_INPUT",
+            &[],
+        ),
+        (
+            "mutation($i: StartDeploymentInput!) { startDeployment(input: $i) { version } }",
+            json!({ "i": { "service": api, "environment": env, "artifact": { "digest": format!("sha256:{}", "7f".repeat(32)), "version": "one", "commit": "9".repeat(40) },
+                            "strategy": { "kind": "CANARY" }, "gates": [] } }),
+            "INVALID_INPUT",
+            &[],
+        ),
+        (
+            "mutation($i: BindSecretInput!) { bindSecret(input: $i) { version } }",
+            json!({ "i": { "serviceId": api, "environmentId": env, "vaultUri": "http://example.com/", "secretName": "db", "identityClientId": "0b3c1f7e-8a8e-4c55-9d1a-7f0c6b2a9e11",
+                            "surface": { "envVar": "DB" }, "rotation": { "everyDays": 90, "notifyBeforeDays": 14 } } }),
+            "INVALID_INPUT",
+            &[],
+        ),
+        (
+            "mutation($i: DefineScalingPolicyInput!) { defineScalingPolicy(input: $i) { version } }",
+            json!({ "i": { "serviceId": api, "environmentId": env, "spec": { "replicas": { "min": 5, "max": 2 }, "triggers": [{ "kind": "CPU", "targetPercent": 70 }],
+                            "scaleUpStabilizationSeconds": 0, "scaleDownStabilizationSeconds": 0, "cooldownSeconds": 0 } } }),
+            "INVALID_INPUT",
+            &[],
+        ),
+        // Invalid transitions.
+        (
+            "mutation($id: ID!) { deprecateService(id: $id, reason: \"old\") { version } }",
+            json!({ "id": api }),
+            "INVALID_TRANSITION",
+            &[],
+        ),
+        (
+            "mutation($id: ID!) { resumeTenantBinding(id: $id) { version } }",
+            json!({ "id": contoso }),
+            "INVALID_TRANSITION",
+            &[],
+        ),
+        // Rules across aggregates: the environment is not Ready.
+        (
+            "mutation($i: StartDeploymentInput!) { startDeployment(input: $i) { version } }",
+            json!({ "i": deployment_input(&api, &env, "1.0.0") }),
+            "INVARIANT_VIOLATED",
+            &[],
+        ),
+        // Another tenant's ids: invisible, and no acting for them.
+        ("query($id: ID!) { tenantBinding(id: $id) { status } }", json!({ "id": contoso }), "NOT_FOUND", &as_fabrikam),
+        (
+            "mutation($id: ID!) { suspendTenantBinding(id: $id, reason: \"x\") { version } }",
+            json!({ "id": contoso }),
+            "NOT_FOUND",
+            &as_fabrikam,
+        ),
+        (
+            "mutation($i: BindTenantInput!) { bindTenant(input: $i) { version } }",
+            binding_input("contoso2"),
+            "FORBIDDEN",
+            &as_fabrikam,
+        ),
+    ];
+    for (query, variables, code, headers) in cases {
+        let response = story.app.gql_with(query, variables, headers).await;
+        assert_eq!(error_code(&response), Some(code), "{query}: {response}");
+    }
+    assert_eq!(db.event_count().await, before, "no refused request wrote an event");
+    // The same tenant may act on its own binding.
+    let own = story
+        .app
+        .gql_with(
+            "mutation($id: ID!) { activateTenantBinding(id: $id) { version } }",
+            json!({ "id": contoso }),
+            &[("x-tenant-id", "contoso")],
+        )
+        .await;
+    assert!(own["errors"].is_null(), "{own}");
+}

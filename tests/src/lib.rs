@@ -1,0 +1,198 @@
+//! Test harness: a real PostgreSQL, one fresh database per test, and an in-process app.
+//!
+//! The server used is `TEST_DATABASE_URL` (an admin URL; default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). When nothing answers there and the variable
+//! is unset, a private cluster is started under `target/test-postgres`, so `cargo test` works
+//! on a machine that only has PostgreSQL installed.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use commands::{CommandBus, RequestContext};
+use domain::envelope::TraceId;
+use infra::local_postgres::{LocalPostgres, LocalPostgresOptions};
+use infra::server::Platform;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+static ADMIN_URL: OnceCell<String> = OnceCell::const_new();
+
+/// The admin URL of the test server, starting a private cluster if needed.
+pub async fn admin_url() -> String {
+    ADMIN_URL
+        .get_or_init(|| async {
+            if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+                return url;
+            }
+            if PgConnection::connect(DEFAULT_ADMIN_URL).await.is_ok() {
+                return DEFAULT_ADMIN_URL.to_owned();
+            }
+            let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-postgres");
+            let options = LocalPostgresOptions { data_dir: target, port: 54330, database: "postgres".into() };
+            let local = LocalPostgres::start(&options).await.expect("no PostgreSQL for the tests");
+            local.url
+        })
+        .await
+        .clone()
+}
+
+/// A fresh, migrated database of its own for one test.
+pub struct TestDb {
+    /// Pool on the test's database.
+    pub pool: PgPool,
+    /// URL of the test's database.
+    pub url: String,
+    /// Name of the database.
+    pub name: String,
+}
+
+impl TestDb {
+    /// Creates and migrates a new database.
+    pub async fn new() -> Self {
+        let admin = admin_url().await;
+        let name = format!("rtp_test_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin).await.expect("connect to the test server");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+        let (base, _) = admin.rsplit_once('/').expect("admin url has a database");
+        let url = format!("{base}/{name}");
+        let pool = infra::database::connect(&url, 16).await.expect("connect to test database");
+        infra::database::migrate(&pool).await.expect("migrate test database");
+        Self { pool, url, name }
+    }
+
+    /// Number of rows in the events table.
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+/// A system context with a fresh trace, for driving the bus directly.
+pub fn system_context() -> RequestContext {
+    RequestContext::system("test", TraceId::from_uuid(Uuid::new_v4()))
+}
+
+/// Brings `runners` up to the newest committed event (waiting out transactions of other
+/// tests that hold the cluster-wide xmin horizon back).
+pub async fn settle(pool: &PgPool, runners: &[projections::ProjectionRunner]) {
+    let mut conn = pool.acquire().await.unwrap();
+    let target = projections::reader::latest(&mut conn).await.unwrap();
+    for runner in runners {
+        let reached = runner.catch_up_to(target, std::time::Duration::from_secs(30)).await.expect("catch up");
+        assert!(reached, "projection {} did not reach {target}", runner.name());
+    }
+}
+
+/// The app over one test database, called without a socket.
+pub struct TestApp {
+    /// The wired platform (bus, runners).
+    pub platform: Platform,
+    /// The router under test.
+    pub router: axum::Router,
+    /// Stops the background runners when dropped or sent `true`.
+    pub stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl TestApp {
+    /// Wires the app over `pool` and starts its projections in the background, like `serve`.
+    pub async fn start(pool: PgPool) -> Self {
+        let platform = Platform::new(pool);
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        platform.start_projections(shutdown).await.expect("start projections");
+        let router = platform.app();
+        Self { platform, router, stop }
+    }
+
+    /// The command bus.
+    pub fn bus(&self) -> &CommandBus {
+        &self.platform.bus
+    }
+
+    /// Brings every projection up to the newest committed event.
+    pub async fn settle(&self) {
+        settle(&self.platform.pool, &self.platform.runners).await;
+    }
+
+    /// POSTs a GraphQL request with extra headers; returns status and JSON body.
+    pub async fn post(&self, body: Value, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+        self.post_raw(serde_json::to_vec(&body).unwrap(), headers).await
+    }
+
+    /// POSTs raw bytes to `/graphql`.
+    pub async fn post_raw(&self, body: Vec<u8>, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut request = Request::post("/graphql").header("content-type", "application/json");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = self.router.clone().oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap();
+        let value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+        (status, value)
+    }
+
+    /// Runs a query with variables as the developer; returns the whole response body.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.post(json!({ "query": query, "variables": variables }), &[]).await.1
+    }
+
+    /// Like [`TestApp::gql`] with headers.
+    pub async fn gql_with(&self, query: &str, variables: Value, headers: &[(&str, &str)]) -> Value {
+        self.post(json!({ "query": query, "variables": variables }), headers).await.1
+    }
+
+    /// A GET on `path`, returning status and body text.
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = self.router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// The `code` extension of the first error of a response, if any.
+pub fn error_code(response: &Value) -> Option<&str> {
+    response["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// Shared handle type for projectors in tests.
+pub type SharedProjector = Arc<dyn projections::Projector>;
+
+/// A valid `requestEnvironment` input; tests change what they need.
+pub fn environment_input(product: &str, name: &str, stage: &str) -> Value {
+    json!({
+        "product": product,
+        "name": name,
+        "stage": stage,
+        "region": "westeurope",
+        "subscriptionId": "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+        "resourceGroup": format!("rg-{product}-{name}"),
+        "pulumiProject": product,
+        "pulumiStack": name,
+        "computeTargets": [{
+            "kind": "AKS",
+            "name": "aks-main",
+            "resourceId": "/subscriptions/3f2504e0-4f89-11d3-9a0c-0305e82c3301/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks-main"
+        }]
+    })
+}
+
+/// The `requestEnvironment` mutation, returning id, version, trace and events.
+pub const REQUEST_ENVIRONMENT: &str = "mutation($input: RequestEnvironmentInput!, $options: CommandOptionsInput) {
+  requestEnvironment(input: $input, options: $options) {
+    aggregateId version traceId deduplicated position
+    events { eventId eventType sequence traceId tenantId actor correlationId causationId position }
+  }
+}";
