@@ -24,6 +24,7 @@ use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
 use crate::projector::Projector;
+use crate::reader::Interest;
 use crate::support::{delete_all, distinct, load_rows, text, upsert_rows};
 
 /// Builds the catalog tables.
@@ -264,6 +265,9 @@ async fn load_placements(
 impl Projector for CatalogProjector {
     fn name(&self) -> &'static str {
         "catalog"
+    }
+    fn interest(&self) -> Interest {
+        Interest::AggregateTypes(&[RuntimeService::TYPE, RuntimeDeployment::TYPE, RuntimeHealth::TYPE])
     }
 
     fn version(&self) -> i32 {

@@ -15,6 +15,7 @@ use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
 use crate::projector::Projector;
+use crate::reader::Interest;
 use crate::support::{delete_all, distinct, load_rows, opt_text, text, upsert_rows};
 
 /// Builds `deployment_history`.
@@ -87,6 +88,9 @@ fn status(s: DeploymentStatus) -> Result<String, ProjectionError> {
 impl Projector for DeploymentsProjector {
     fn name(&self) -> &'static str {
         "deployments"
+    }
+    fn interest(&self) -> Interest {
+        Interest::AggregateTypes(&[RuntimeDeployment::TYPE])
     }
 
     fn version(&self) -> i32 {

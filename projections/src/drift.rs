@@ -13,6 +13,7 @@ use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
 use crate::projector::Projector;
+use crate::reader::Interest;
 use crate::support::{delete_all, distinct, load_rows, opt_text, text, upsert_rows};
 
 /// Builds `drift_view`.
@@ -78,6 +79,9 @@ const COLUMNS: &[&str] = &[
 impl Projector for DriftProjector {
     fn name(&self) -> &'static str {
         "drift"
+    }
+    fn interest(&self) -> Interest {
+        Interest::AggregateTypes(&[DriftFinding::TYPE])
     }
 
     fn version(&self) -> i32 {

@@ -18,6 +18,7 @@ use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
 use crate::projector::Projector;
+use crate::reader::Interest;
 
 /// Builds `environment_view`.
 pub struct EnvironmentsProjector {
@@ -56,6 +57,9 @@ type StoredRow = (String, Value, i64, Option<String>, DateTime<Utc>, i64);
 impl Projector for EnvironmentsProjector {
     fn name(&self) -> &'static str {
         "environments"
+    }
+    fn interest(&self) -> Interest {
+        Interest::AggregateTypes(&[RuntimeEnvironment::TYPE])
     }
 
     fn version(&self) -> i32 {

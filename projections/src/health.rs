@@ -17,6 +17,7 @@ use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
 use crate::projector::Projector;
+use crate::reader::Interest;
 use crate::support::{delete_all, distinct, load_rows, text, upsert_rows};
 
 /// Builds `health_view` and `health_history`.
@@ -86,6 +87,9 @@ const HISTORY_COLUMNS: &[&str] = &["global_position", "health_id", "from_status"
 impl Projector for HealthProjector {
     fn name(&self) -> &'static str {
         "health"
+    }
+    fn interest(&self) -> Interest {
+        Interest::AggregateTypes(&[RuntimeHealth::TYPE])
     }
 
     fn version(&self) -> i32 {

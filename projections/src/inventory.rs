@@ -34,6 +34,7 @@ use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
 use crate::projector::Projector;
+use crate::reader::Interest;
 use crate::support::{delete_all, distinct, load_rows, text, upsert_rows};
 
 /// What ran at an instant.
@@ -317,6 +318,9 @@ async fn load_open(
 impl Projector for InventoryProjector {
     fn name(&self) -> &'static str {
         "inventory"
+    }
+    fn interest(&self) -> Interest {
+        Interest::EventTypes(RELEVANT)
     }
 
     fn version(&self) -> i32 {

@@ -5,6 +5,7 @@ use commands::log::RecordedEvent;
 use sqlx::PgConnection;
 
 use crate::error::ProjectionError;
+use crate::reader::Interest;
 
 /// A read model built from the global log.
 ///
@@ -16,6 +17,11 @@ pub trait Projector: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Bump when the projector's output changes: the runner then rebuilds it at start.
     fn version(&self) -> i32;
+    /// Which events the projector reads; the runner skips the others inside the database.
+    /// Anything narrower than [`Interest::All`] must still include every event `apply` uses.
+    fn interest(&self) -> Interest {
+        Interest::All
+    }
     /// Applies one event (the projector ignores events it does not care about).
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError>;
 

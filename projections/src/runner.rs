@@ -24,10 +24,10 @@ pub const DEFAULT_BATCH_SIZE: i64 = 500;
 pub const REBUILD_BATCH_SIZE: i64 = 5_000;
 /// How often an idle runner looks for events written by other processes.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(250);
-/// After a partial batch, how long the runner lets events accumulate before the next one:
-/// under load, one transaction per projector every 50 ms instead of one per commit (with
-/// seven projectors, per-commit batches took a third of the write throughput on 2 cores).
-/// A first event after a quiet spell is still applied at once.
+/// Least time between the starts of two batches (unless the first was full): under load, one
+/// transaction per projector every 50 ms instead of one per commit (with seven projectors,
+/// per-commit batches took half the write throughput on 2 cores, also for projectors that
+/// wanted none of the events). A first event after a quiet spell is still applied at once.
 pub const DEFAULT_COALESCE: Duration = Duration::from_millis(50);
 
 /// Where a projection stands.
@@ -136,13 +136,15 @@ impl ProjectionRunner {
         .bind(self.projector.name())
         .fetch_one(&mut *conn)
         .await?;
-        let events =
-            reader::read_after(conn, LogPosition { transaction_id: xid, global_position: pos }, self.batch_size)
-                .await?;
-        let Some(last) = events.last().map(|e| e.position()) else {
+        let after = LogPosition { transaction_id: xid, global_position: pos };
+        let batch = reader::read_wanted(conn, after, self.batch_size, self.projector.interest()).await?;
+        let Some(last) = batch.scanned_to.filter(|p| *p > after) else {
             return Ok(0);
         };
-        self.projector.apply_batch(conn, &events).await?;
+        let events = batch.events;
+        if !events.is_empty() {
+            self.projector.apply_batch(conn, &events).await?;
+        }
         sqlx::query(
             "UPDATE projection_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, \
                 events_applied = events_applied + $4, updated_at = now() WHERE projection = $1",
@@ -294,10 +296,10 @@ impl ProjectionRunner {
         })
     }
 
-    /// How many events the log holds (a rebuild's total, for progress bars).
+    /// How many events of the log this projector reads (a rebuild's total, for progress bars).
     pub async fn log_size(&self) -> Result<u64, ProjectionError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await?;
-        Ok(n as u64)
+        let mut conn = self.pool.acquire().await?;
+        Ok(reader::count_wanted(&mut conn, self.projector.interest()).await?)
     }
 
     /// The checkpoint and the lag.
@@ -329,20 +331,31 @@ impl ProjectionRunner {
     }
 
     /// Runs until `shutdown` turns true: applies batches, then sleeps until this process
-    /// commits (`wake`) or the poll interval passes (writes of other processes). Errors are
-    /// logged and retried after a pause; the failed batch was rolled back.
+    /// commits (`wake`) or the poll interval passes (writes of other processes). Batches start
+    /// at most once per [`DEFAULT_COALESCE`] unless the last one was full (a backlog), so under
+    /// load a runner costs one transaction per interval, not one per commit, whether or not
+    /// the commits concern it; the first event after a quiet spell is applied at once. Errors
+    /// are logged and retried after a pause; the failed batch was rolled back.
     pub async fn run(self, mut wake: watch::Receiver<LogPosition>, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
+        let mut last_start: Option<tokio::time::Instant> = None;
         while !*shutdown.borrow() {
-            match self.step().await {
-                Ok(n) if n > 0 => {
-                    backoff = Duration::from_millis(100);
-                    if (n as i64) < self.batch_size {
-                        tokio::time::sleep(DEFAULT_COALESCE).await;
+            if let Some(wait) = last_start.map(|t| DEFAULT_COALESCE.saturating_sub(t.elapsed())) {
+                if !wait.is_zero() {
+                    tokio::select! {
+                        _ = shutdown.changed() => continue,
+                        _ = tokio::time::sleep(wait) => {}
                     }
-                    continue;
                 }
-                Ok(_) => {
+            }
+            last_start = Some(tokio::time::Instant::now());
+            match self.step().await {
+                Ok(n) => {
+                    backoff = Duration::from_millis(100);
+                    if n as i64 >= self.batch_size {
+                        last_start = None;
+                        continue;
+                    }
                     tokio::select! {
                         _ = wake.changed() => {}
                         _ = shutdown.changed() => {}

@@ -10,7 +10,8 @@
 //! 3. the command bus over `PgEventStore`;
 //! 4. the whole GraphQL path (request context, parse, validate, execute, bus), in process
 //!    through the axum router (no TCP), with the projection runners working beside it as in
-//!    `serve` (`BENCH_PROJECTIONS=0` turns them off).
+//!    `serve` (`BENCH_PROJECTIONS=0` turns them off; `BENCH_PROJECTIONS=audit,health` runs
+//!    only those, to see what each projector costs the write path).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -216,9 +217,14 @@ async fn main() {
     }
     if runs("graphql") {
         // As `serve` runs it: the projection runners work beside the API.
-        let platform = Platform::new(pool.clone());
+        let mut platform = Platform::new(pool.clone());
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
-        let with_projections = std::env::var("BENCH_PROJECTIONS").map_or(true, |v| v != "0");
+        let selected = std::env::var("BENCH_PROJECTIONS").unwrap_or_default();
+        let with_projections = selected != "0";
+        if with_projections && !selected.is_empty() {
+            platform.runners.retain(|r| selected.split(',').any(|name| name == r.name()));
+            println!("projections running: {:?}", platform.runners.iter().map(|r| r.name()).collect::<Vec<_>>());
+        }
         if with_projections {
             platform.start_projections(shutdown).await.unwrap();
         }

@@ -1,18 +1,20 @@
 //! The gap-free read of the global log, with hand-driven concurrent transactions: positions
 //! are taken at insert, commits happen in another order, and every committed event must reach
 //! the projector exactly once, in `(transaction, position)` order; an aborted transaction must
-//! not stall it.
+//! not stall it. A projector that reads only some aggregate types skips the others inside the
+//! database and still moves past them, under the same rules.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use commands::RecordedEvent;
+use projections::reader::Interest;
 use projections::{ProjectionError, ProjectionRunner, Projector};
 use sqlx::{Connection, PgConnection};
 use tests::TestDb;
 
 /// Records every delivered event; the primary key turns a second delivery into an error.
-struct Recorder;
+struct Recorder(Interest);
 
 #[async_trait]
 impl Projector for Recorder {
@@ -21,6 +23,9 @@ impl Projector for Recorder {
     }
     fn version(&self) -> i32 {
         1
+    }
+    fn interest(&self) -> Interest {
+        self.0
     }
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
         sqlx::query("INSERT INTO seen (aggregate_id, sequence) VALUES ($1, $2)")
@@ -43,6 +48,10 @@ struct Harness {
 
 impl Harness {
     async fn new() -> Self {
+        Self::reading(Interest::All).await
+    }
+
+    async fn reading(interest: Interest) -> Self {
         let db = TestDb::new().await;
         sqlx::query(
             "CREATE TABLE seen (n bigserial, aggregate_id text, sequence bigint, PRIMARY KEY (aggregate_id, sequence))",
@@ -50,7 +59,7 @@ impl Harness {
         .execute(&db.pool)
         .await
         .unwrap();
-        let runner = ProjectionRunner::new(db.pool.clone(), Arc::new(Recorder)).with_batch_size(2);
+        let runner = ProjectionRunner::new(db.pool.clone(), Arc::new(Recorder(interest))).with_batch_size(2);
         runner.prepare().await.unwrap();
         Self { db, runner }
     }
@@ -63,10 +72,16 @@ impl Harness {
 
     /// Inserts one event in the connection's open transaction; returns its position.
     async fn insert(conn: &mut PgConnection, id: &str) -> i64 {
+        Self::insert_of(conn, "Probe", id).await
+    }
+
+    /// Like [`Harness::insert`], for an aggregate of type `aggregate_type`.
+    async fn insert_of(conn: &mut PgConnection, aggregate_type: &str, id: &str) -> i64 {
         sqlx::query_scalar(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-             VALUES ('Probe', $1, 1, 'Probed', '1.0', '{}', '{}') RETURNING global_position",
+             VALUES ($1, $2, 1, 'Probed', '1.0', '{}', '{}') RETURNING global_position",
         )
+        .bind(aggregate_type)
         .bind(id)
         .fetch_one(conn)
         .await
@@ -214,4 +229,86 @@ async fn many_concurrent_writers_are_delivered_exactly_once() {
     .await
     .unwrap();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "delivered in log order");
+}
+
+const PROBES_ONLY: Interest = Interest::AggregateTypes(&["Probe"]);
+
+#[tokio::test]
+async fn a_narrow_reader_waits_for_a_lower_wanted_position_behind_an_unwanted_commit() {
+    // x (wanted) takes the lower position, y (not wanted) the higher and commits first: the
+    // filtered reader must neither deliver nor skip x1 while x runs, though y's event is
+    // committed and "nothing it wants" lies before it.
+    let h = Harness::reading(PROBES_ONLY).await;
+    let mut x = h.connection().await;
+    let mut y = h.connection().await;
+    let px = Harness::insert(&mut x, "x1").await;
+    let py = Harness::insert_of(&mut y, "Other", "y1").await;
+    assert!(px < py);
+    Harness::finish(&mut y, "COMMIT").await;
+    assert_eq!(h.runner.catch_up().await.unwrap(), 0);
+    Harness::finish(&mut x, "COMMIT").await;
+    assert_eq!(h.deliver_until(1).await, ["x1"]);
+    assert_eq!(h.runner.catch_up().await.unwrap(), 0, "nothing is delivered twice");
+}
+
+#[tokio::test]
+async fn a_narrow_reader_moves_its_checkpoint_past_events_it_does_not_want() {
+    let h = Harness::reading(PROBES_ONLY).await;
+    let mut tx = h.connection().await;
+    for i in 0..5 {
+        Harness::insert_of(&mut tx, "Other", &format!("o{i}")).await;
+    }
+    Harness::insert(&mut tx, "p1").await;
+    for i in 5..9 {
+        Harness::insert_of(&mut tx, "Other", &format!("o{i}")).await;
+    }
+    Harness::insert(&mut tx, "p2").await;
+    Harness::insert(&mut tx, "p3").await;
+    Harness::insert_of(&mut tx, "Other", "last").await;
+    Harness::finish(&mut tx, "COMMIT").await;
+    // Batches of two wanted events: p1 p2, then p3 and the head.
+    assert_eq!(h.deliver_until(3).await, ["p1", "p2", "p3"]);
+    let status = h.runner.status().await.unwrap();
+    assert_eq!(status.lag_events, 0, "the checkpoint stands on the last (unwanted) event");
+    assert_eq!(status.events_applied, 3, "only wanted events count as applied");
+    let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events").fetch_one(&h.db.pool).await.unwrap();
+    assert_eq!(status.checkpoint.global_position, last);
+    assert_eq!(h.runner.log_size().await.unwrap(), 3, "a rebuild's total counts wanted events");
+}
+
+#[tokio::test]
+async fn a_narrow_reader_gets_every_wanted_event_of_many_concurrent_writers_once() {
+    let h = Harness::reading(PROBES_ONLY).await;
+    let writers = (0..6).map(|w| {
+        let url = h.db.url.clone();
+        tokio::spawn(async move {
+            let mut conn = PgConnection::connect(&url).await.unwrap();
+            for i in 0..20 {
+                let mut tx = conn.begin().await.unwrap();
+                Harness::insert_of(&mut tx, "Other", &format!("w{w}-{i}-o")).await;
+                Harness::insert(&mut tx, &format!("w{w}-{i}")).await;
+                if i % 4 == 3 {
+                    tx.rollback().await.unwrap();
+                } else {
+                    tx.commit().await.unwrap();
+                }
+            }
+        })
+    });
+    let reader = {
+        let runner = h.runner.clone();
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                runner.catch_up().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for w in futures::future::join_all(writers).await {
+        w.unwrap();
+    }
+    reader.await.unwrap();
+    let seen = h.deliver_until(6 * 15).await;
+    assert_eq!(seen.len(), 6 * 15, "every committed wanted event, once");
+    assert!(seen.iter().all(|id| !id.ends_with("-o")), "no unwanted event is delivered");
 }
