@@ -28,10 +28,7 @@ async fn main() -> anyhow::Result<()> {
                 tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
             tracing::info!(address = %listener.local_addr()?, "serving GraphQL on /graphql (GraphiQL: GET /graphql)");
             axum::serve(listener, platform.app())
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                    tracing::info!("shutting down");
-                })
+                .with_graceful_shutdown(shutdown_signal())
                 .await
                 .context("serving HTTP")?;
             let _ = stop.send(true);
@@ -80,6 +77,33 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes and systemd send), so in-flight requests
+/// finish and the projection runners stop between batches instead of being killed mid-way.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server gracefully");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
 }
 
 /// Connects to `DATABASE_URL`, or starts the private cluster; then migrates.
