@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::error::ApiError;
+use crate::parse_cache::ParseCache;
 use crate::{request_context, schema, ApiSchema, ApiState};
 
 /// Largest request body accepted; larger ones get 413 before parsing.
@@ -20,12 +21,25 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Routes serving the schema.
 pub fn router(state: ApiState) -> Router {
-    let schema = schema(state);
+    let http = Http { schema: schema(state), parsed: ParseCache::default() };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(websocket))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(schema)
+        .with_state(http)
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Http {
+    schema: ApiSchema,
+    parsed: ParseCache,
+}
+
+impl axum::extract::FromRef<Http> for ApiSchema {
+    fn from_ref(http: &Http) -> Self {
+        http.schema.clone()
+    }
 }
 
 async fn graphiql() -> Html<String> {
@@ -39,7 +53,7 @@ fn bad_request(err: ApiError) -> Response {
 
 /// Takes the body as `Bytes` so `DefaultBodyLimit` applies (413 before anything is parsed);
 /// async-graphql-axum's extractor streams the body past that limit.
-async fn graphql(State(schema): State<ApiSchema>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql(State(http): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
     let ctx = match request_context::from_headers(&headers) {
         Ok(ctx) => ctx,
         Err(err) => return bad_request(err),
@@ -50,7 +64,8 @@ async fn graphql(State(schema): State<ApiSchema>, headers: HeaderMap, body: Byte
         Err(err) => return bad_request(ApiError::InvalidInput(format!("malformed GraphQL request: {err}"))),
     };
     let trace_id = ctx.trace_id.to_string();
-    let response: GraphQLResponse = schema.execute(request.data(ctx)).await.into();
+    let request = http.parsed.attach(request);
+    let response: GraphQLResponse = http.schema.execute(request.data(ctx)).await.into();
     let mut response = response.into_response();
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         // Lets callers that sent no traceparent find their trace.

@@ -9,6 +9,7 @@
 //! - [`error`]: the one API error type, with a stable `extensions.code` per variant.
 //! - [`types`]: output and input types (events, environments, command results, cursors).
 //! - [`query`], [`mutation`], [`subscription`]: the roots.
+//! - [`parse_cache`]: parsed documents of repeated queries.
 //! - [`http`]: `POST /graphql`, GraphiQL on `GET /graphql`, `/graphql/ws`.
 
 pub mod command;
@@ -16,6 +17,7 @@ pub mod contexts;
 pub mod error;
 pub mod http;
 pub mod mutation;
+pub mod parse_cache;
 pub mod projection_status;
 pub mod query;
 pub mod request_context;
