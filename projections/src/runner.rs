@@ -251,6 +251,13 @@ impl ProjectionRunner {
                 .await?;
             let mut total = 0u64;
             let bulk = Self { batch_size: self.batch_size.max(REBUILD_BATCH_SIZE), ..self.clone() };
+            // The copies start empty, and the plans this connection caches for them (generic
+            // plans, see `infra::database`) would stay sequential scans as they grow: each
+            // batch's lookups linear in what was built, the rebuild quadratic. ANALYZE after
+            // batches 1, 2, 4, 8... invalidates those plans at a cost that stays logarithmic.
+            let analyze =
+                format!("ANALYZE {}", tables.iter().map(|t| format!("{schema}.{t}")).collect::<Vec<_>>().join(", "));
+            let mut batches = 0u64;
             loop {
                 let mut tx = conn.begin().await?;
                 let n = bulk.step_in(&mut tx).await?;
@@ -259,8 +266,14 @@ impl ProjectionRunner {
                     break;
                 }
                 total += n as u64;
+                batches += 1;
+                if batches.is_power_of_two() {
+                    sqlx::query(&analyze).execute(&mut conn).await?;
+                }
                 progress(total);
             }
+            // Readers get the swapped-in tables with statistics.
+            sqlx::query(&analyze).execute(&mut conn).await?;
             let mut tx = conn.begin().await?;
             self.lock(&mut tx).await?;
             loop {
