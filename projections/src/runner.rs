@@ -309,6 +309,20 @@ impl ProjectionRunner {
         })
     }
 
+    /// Refreshes the statistics of the projector's tables while a backlog fills them: the
+    /// pool's connections cache generic plans, and one made while a table was nearly empty (a
+    /// sequential scan) would otherwise make every later batch's lookups linear in the table,
+    /// until autovacuum happens to analyze it. Called after full batches 1, 2, 4, 8...
+    async fn analyze_while_growing(&self) {
+        let tables = self.projector.tables();
+        if tables.is_empty() {
+            return;
+        }
+        if let Err(err) = sqlx::query(&format!("ANALYZE {}", tables.join(", "))).execute(&self.pool).await {
+            tracing::warn!(projection = self.name(), error = %err, "could not refresh read-model statistics");
+        }
+    }
+
     /// How many events of the log this projector reads (a rebuild's total, for progress bars).
     pub async fn log_size(&self) -> Result<u64, ProjectionError> {
         let mut conn = self.pool.acquire().await?;
@@ -352,6 +366,7 @@ impl ProjectionRunner {
     pub async fn run(self, mut wake: watch::Receiver<LogPosition>, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
         let mut last_start: Option<tokio::time::Instant> = None;
+        let mut full_batches = 0u64;
         while !*shutdown.borrow() {
             if let Some(wait) = last_start.map(|t| DEFAULT_COALESCE.saturating_sub(t.elapsed())) {
                 if !wait.is_zero() {
@@ -366,9 +381,15 @@ impl ProjectionRunner {
                 Ok(n) => {
                     backoff = Duration::from_millis(100);
                     if n as i64 >= self.batch_size {
+                        // A backlog (first start, a version bump): see `analyze_while_growing`.
+                        full_batches += 1;
+                        if full_batches.is_power_of_two() {
+                            self.analyze_while_growing().await;
+                        }
                         last_start = None;
                         continue;
                     }
+                    full_batches = 0;
                     tokio::select! {
                         _ = wake.changed() => {}
                         _ = shutdown.changed() => {}
