@@ -121,7 +121,10 @@ async fn main() {
         let seconds = started.elapsed().as_secs_f64();
         let _ = stop.send(true);
         task.await.unwrap();
-        println!("live catch-up environments {log:>9} events in {seconds:>6.1}s = {:>8.0} events/s", log as f64 / seconds);
+        println!(
+            "live catch-up environments {log:>9} events in {seconds:>6.1}s = {:>8.0} events/s",
+            log as f64 / seconds
+        );
     }
     for runner in &platform.runners {
         runner.prepare().await.unwrap();

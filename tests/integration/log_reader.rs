@@ -107,6 +107,48 @@ impl Harness {
         }
     }
 
+    /// `writers` connections each run `rounds` transactions of one event per entry of
+    /// `kinds` (aggregate type, id suffix), rolling back every `abort_every`-th, while a reader
+    /// catches up concurrently. Returns when writers and reader are done.
+    async fn write_concurrently(
+        &self,
+        writers: usize,
+        rounds: usize,
+        abort_every: usize,
+        kinds: &'static [(&str, &str)],
+    ) {
+        let writers = (0..writers).map(|w| {
+            let url = self.db.url.clone();
+            tokio::spawn(async move {
+                let mut conn = PgConnection::connect(&url).await.unwrap();
+                for i in 0..rounds {
+                    let mut tx = conn.begin().await.unwrap();
+                    for (aggregate_type, suffix) in kinds {
+                        Harness::insert_of(&mut tx, aggregate_type, &format!("w{w}-{i}{suffix}")).await;
+                    }
+                    if i % abort_every == abort_every - 1 {
+                        tx.rollback().await.unwrap();
+                    } else {
+                        tx.commit().await.unwrap();
+                    }
+                }
+            })
+        });
+        let reader = {
+            let runner = self.runner.clone();
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    runner.catch_up().await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        for w in futures::future::join_all(writers).await {
+            w.unwrap();
+        }
+        reader.await.unwrap();
+    }
+
     async fn seen(&self) -> Vec<String> {
         sqlx::query_scalar("SELECT aggregate_id FROM seen ORDER BY n").fetch_all(&self.db.pool).await.unwrap()
     }
@@ -188,37 +230,7 @@ async fn an_aborted_transaction_leaves_no_hole_that_stalls_the_reader() {
 #[tokio::test]
 async fn many_concurrent_writers_are_delivered_exactly_once() {
     let h = Harness::new().await;
-    let writers = (0..8).map(|w| {
-        let url = h.db.url.clone();
-        tokio::spawn(async move {
-            let mut conn = PgConnection::connect(&url).await.unwrap();
-            for i in 0..25 {
-                let mut tx = conn.begin().await.unwrap();
-                Harness::insert(&mut tx, &format!("w{w}-{i}")).await;
-                Harness::insert(&mut tx, &format!("w{w}-{i}-b")).await;
-                if i % 5 == 4 {
-                    tx.rollback().await.unwrap();
-                } else {
-                    tx.commit().await.unwrap();
-                }
-            }
-        })
-    });
-    let reader = {
-        let runner = h.runner.clone();
-        tokio::spawn(async move {
-            let mut total = 0;
-            for _ in 0..200 {
-                total += runner.catch_up().await.unwrap();
-                tokio::task::yield_now().await;
-            }
-            total
-        })
-    };
-    for w in futures::future::join_all(writers).await {
-        w.unwrap();
-    }
-    reader.await.unwrap();
+    h.write_concurrently(8, 25, 5, &[("Probe", ""), ("Probe", "-b")]).await;
     h.deliver_until(8 * 20 * 2).await;
     let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM seen").fetch_one(&h.db.pool).await.unwrap();
     assert_eq!(seen, 8 * 20 * 2, "every committed event, once (the primary key refuses repeats)");
@@ -279,35 +291,7 @@ async fn a_narrow_reader_moves_its_checkpoint_past_events_it_does_not_want() {
 #[tokio::test]
 async fn a_narrow_reader_gets_every_wanted_event_of_many_concurrent_writers_once() {
     let h = Harness::reading(PROBES_ONLY).await;
-    let writers = (0..6).map(|w| {
-        let url = h.db.url.clone();
-        tokio::spawn(async move {
-            let mut conn = PgConnection::connect(&url).await.unwrap();
-            for i in 0..20 {
-                let mut tx = conn.begin().await.unwrap();
-                Harness::insert_of(&mut tx, "Other", &format!("w{w}-{i}-o")).await;
-                Harness::insert(&mut tx, &format!("w{w}-{i}")).await;
-                if i % 4 == 3 {
-                    tx.rollback().await.unwrap();
-                } else {
-                    tx.commit().await.unwrap();
-                }
-            }
-        })
-    });
-    let reader = {
-        let runner = h.runner.clone();
-        tokio::spawn(async move {
-            for _ in 0..200 {
-                runner.catch_up().await.unwrap();
-                tokio::task::yield_now().await;
-            }
-        })
-    };
-    for w in futures::future::join_all(writers).await {
-        w.unwrap();
-    }
-    reader.await.unwrap();
+    h.write_concurrently(6, 20, 4, &[("Other", "-o"), ("Probe", "")]).await;
     let seen = h.deliver_until(6 * 15).await;
     assert_eq!(seen.len(), 6 * 15, "every committed wanted event, once");
     assert!(seen.iter().all(|id| !id.ends_with("-o")), "no unwanted event is delivered");
