@@ -64,14 +64,35 @@ async fn graphql(State(http): State<Http>, headers: HeaderMap, body: Bytes) -> R
         Err(err) => return bad_request(ApiError::InvalidInput(format!("malformed GraphQL request: {err}"))),
     };
     let trace_id = ctx.trace_id.to_string();
-    let request = http.parsed.attach(request);
-    let response: GraphQLResponse = http.schema.execute(request.data(ctx)).await.into();
-    let mut response = response.into_response();
+    let (request, parsed) = http.parsed.attach(request);
+    let mut response = http.schema.execute(request.data(ctx)).await;
+    for error in &mut response.errors {
+        code_request_error(error, parsed);
+    }
+    let mut response = GraphQLResponse::from(response).into_response();
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         // Lets callers that sent no traceparent find their trace.
         response.headers_mut().insert("x-trace-id", value);
     }
     response
+}
+
+/// Gives a stable `extensions.code` to the errors async-graphql raises itself (resolver
+/// errors carry theirs from [`ApiError`]): `GRAPHQL_PARSE_FAILED` for a document that does not
+/// parse, `GRAPHQL_VALIDATION_FAILED` for one refused before execution (unknown fields,
+/// variables of the wrong type, depth and complexity limits), `INVALID_INPUT` for an argument
+/// refused while executing a field.
+fn code_request_error(error: &mut async_graphql::ServerError, parsed: bool) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_some() {
+        return;
+    }
+    let code = match (parsed, error.path.is_empty()) {
+        (false, _) => "GRAPHQL_PARSE_FAILED",
+        (true, true) => "GRAPHQL_VALIDATION_FAILED",
+        (true, false) => "INVALID_INPUT",
+    };
+    extensions.set("code", code);
 }
 
 async fn websocket(State(schema): State<ApiSchema>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {

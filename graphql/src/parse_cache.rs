@@ -33,21 +33,27 @@ impl ParseCache {
         Self { documents: Arc::new(quick_cache::sync::Cache::new(capacity.max(1))) }
     }
 
-    /// Attaches the parsed document of `request.query` to `request`, parsing and remembering
-    /// it on a miss. A query that does not parse is left for async-graphql to report.
-    pub fn attach(&self, mut request: async_graphql::Request) -> async_graphql::Request {
-        if request.query.len() > MAX_CACHED_QUERY_BYTES {
-            return request;
+    /// Attaches the parsed document of `request.query` to `request`, parsing (and, unless it
+    /// is oversized, remembering) it on a miss. Returns whether the query parsed; one that
+    /// does not is left for async-graphql to report.
+    pub fn attach(&self, mut request: async_graphql::Request) -> (async_graphql::Request, bool) {
+        let cacheable = request.query.len() <= MAX_CACHED_QUERY_BYTES;
+        if cacheable {
+            if let Some(document) = self.documents.get(request.query.as_str()) {
+                request.set_parsed_query(ExecutableDocument::clone(&document));
+                return (request, true);
+            }
         }
-        if let Some(document) = self.documents.get(request.query.as_str()) {
-            request.set_parsed_query(ExecutableDocument::clone(&document));
-            return request;
+        match async_graphql::parser::parse_query(&request.query) {
+            Ok(document) => {
+                if cacheable {
+                    self.documents.insert(request.query.clone(), Arc::new(document.clone()));
+                }
+                request.set_parsed_query(document);
+                (request, true)
+            }
+            Err(_) => (request, false),
         }
-        if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
-            self.documents.insert(request.query.clone(), Arc::new(document.clone()));
-            request.set_parsed_query(document);
-        }
-        request
     }
 
     /// How many documents are cached.
@@ -68,15 +74,19 @@ mod tests {
     #[test]
     fn a_repeated_query_is_parsed_once_and_a_broken_one_never_cached() {
         let cache = ParseCache::new(10);
-        let request = cache.attach(async_graphql::Request::new("{ __typename }"));
+        let (_, parsed) = cache.attach(async_graphql::Request::new("{ __typename }"));
+        assert!(parsed);
         assert_eq!(cache.len(), 1);
-        let mut again = cache.attach(async_graphql::Request::new("{ __typename }"));
+        let (mut again, parsed) = cache.attach(async_graphql::Request::new("{ __typename }"));
+        assert!(parsed);
         assert_eq!(cache.len(), 1);
         assert!(again.parsed_query().is_ok());
-        drop(request);
-        let _ = cache.attach(async_graphql::Request::new("{ broken"));
+        let (_, parsed) = cache.attach(async_graphql::Request::new("{ broken"));
+        assert!(!parsed);
         assert_eq!(cache.len(), 1, "a document that does not parse is not cached");
-        let _ = cache.attach(async_graphql::Request::new("x".repeat(MAX_CACHED_QUERY_BYTES + 1)));
+        let big = format!("{{ __typename {} }}", " ".repeat(MAX_CACHED_QUERY_BYTES));
+        let (_, parsed) = cache.attach(async_graphql::Request::new(big));
+        assert!(parsed, "an oversized document is still parsed");
         assert_eq!(cache.len(), 1, "oversized documents are not cached");
     }
 }

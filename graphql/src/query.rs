@@ -43,6 +43,7 @@ pub(crate) fn decode_after<C: CursorType>(after: Option<String>) -> Result<Optio
 #[Object]
 impl LogQuery {
     /// Every event of one aggregate, in sequence order (Relay connection).
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn aggregate_history(
         &self,
         ctx: &Context<'_>,
@@ -79,6 +80,7 @@ impl LogQuery {
 
     /// Every event written under one trace id, across all aggregates, in log order
     /// `(transaction, position)`, each with its full envelope (Relay connection).
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn trace(
         &self,
         ctx: &Context<'_>,

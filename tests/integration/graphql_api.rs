@@ -247,10 +247,25 @@ async fn bad_input_gets_typed_errors_and_writes_nothing() {
     // Malformed GraphQL.
     let r = app.gql("mutation { recordProvisioningStarted(id: ", json!({})).await;
     assert!(r["errors"][0]["message"].as_str().is_some(), "{r}");
+    assert_eq!(error_code(&r), Some("GRAPHQL_PARSE_FAILED"), "{r}");
     // Too deep.
     let too_deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } } }";
     let r = app.gql(too_deep, json!({})).await;
     assert!(r["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("nested too deep"), "{r}");
+    assert_eq!(error_code(&r), Some("GRAPHQL_VALIDATION_FAILED"), "{r}");
+    // Too complex: many wide pages in one request.
+    let wide: String =
+        (0..40).map(|i| format!("e{i}: environments(first: 100) {{ edges {{ node {{ id name }} }} }} ")).collect();
+    let r = app.gql(&format!("{{ {wide} }}"), json!({})).await;
+    assert!(r["errors"][0]["message"].as_str().unwrap_or_default().to_lowercase().contains("complex"), "{r}");
+    assert_eq!(error_code(&r), Some("GRAPHQL_VALIDATION_FAILED"), "{r}");
+    // Unknown field, and a variable of the wrong type.
+    let r = app.gql("mutation { dropEverything }", json!({})).await;
+    assert_eq!(error_code(&r), Some("GRAPHQL_VALIDATION_FAILED"), "{r}");
+    let r = app
+        .gql("mutation($id: ID!) { recordProvisioningStarted(id: $id) { version } }", json!({ "id": { "no": 1 } }))
+        .await;
+    assert_eq!(error_code(&r), Some("GRAPHQL_VALIDATION_FAILED"), "{r}");
     // Oversized body.
     let (status, body) = app.post_raw(vec![b' '; 512 * 1024], &[]).await;
     assert_eq!(status, 413, "{body}");

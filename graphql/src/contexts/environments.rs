@@ -62,6 +62,7 @@ impl EnvironmentQuery {
     /// Environments in creation order, optionally of one stage (Relay connection, from the
     /// `environments` projection). `minPosition` (a mutation's `position`) waits until the
     /// projection has applied it: read your own writes.
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn environments(
         &self,
         ctx: &Context<'_>,

@@ -134,6 +134,7 @@ fn lower(s: Option<String>) -> Option<String> {
 impl ReadModelQuery {
     /// Services in the catalog ordered by id, optionally of one product and status, each with
     /// where it runs (`environments`, loaded for the whole page in one query).
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn service_catalog(
         &self,
         ctx: &Context<'_>,
@@ -168,6 +169,7 @@ impl ReadModelQuery {
 
     /// What ran at `asOf` (default: now), optionally for one tenant (`""`: shared workloads
     /// only) and environment; ordered by environment, service, tenant.
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn runtime_inventory(
         &self,
         ctx: &Context<'_>,
@@ -258,6 +260,7 @@ impl ReadModelQuery {
     }
 
     /// Drift findings, newest detection first, optionally of one environment, status and class.
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn drift_findings(
         &self,
         ctx: &Context<'_>,
@@ -321,6 +324,7 @@ impl ReadModelQuery {
 
     /// Current health per service, environment and tenant, ordered by health id, each with its
     /// latest status changes (newest first, at most 50; loaded for the whole page in one query).
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn health_status(
         &self,
         ctx: &Context<'_>,
@@ -384,6 +388,7 @@ impl ReadModelQuery {
 
     /// Deployments, newest first, optionally of one service, environment, tenant and status;
     /// `rollbackOf` / `rollbackTarget` link the rollback chain.
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn deployments(
         &self,
         ctx: &Context<'_>,
@@ -428,6 +433,7 @@ impl ReadModelQuery {
     /// tenant, and of some event types. Tenant-scoped callers see their tenants' events and
     /// platform events (no tenant).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

@@ -21,6 +21,13 @@ pub const DEFAULT_PAGE: usize = 20;
 /// Largest page any connection returns.
 pub const MAX_PAGE: usize = 200;
 
+/// What a page costs against the complexity limit: its rows (as asked, within the allowed
+/// range) times what each row selects, so forty aliased 100-row pages cannot pass as cheap.
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let rows = first.map_or(DEFAULT_PAGE, |n| n.clamp(1, MAX_PAGE as i32) as usize);
+    rows.saturating_mul(child_complexity).saturating_add(1)
+}
+
 /// The page size a client asked for, bounded; `last`/`before` paging is not offered.
 pub fn page_size(first: Option<i32>) -> Result<usize, crate::error::ApiError> {
     match first {
