@@ -10,13 +10,10 @@ use infra::local_postgres::{LocalPostgres, LocalPostgresOptions};
 use infra::server::Platform;
 use sqlx::PgPool;
 use tokio::sync::watch;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .init();
+    infra::telemetry::init_tracing(std::io::stdout);
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {

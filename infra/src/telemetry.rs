@@ -1,4 +1,5 @@
-//! Metrics: the process-wide Prometheus recorder and the `/metrics` exposition.
+//! Logs and metrics: the `tracing` subscriber the server runs with, the process-wide
+//! Prometheus recorder and the `/metrics` exposition.
 //!
 //! The command bus counts commands and times them (`commands_total`,
 //! `command_duration_seconds`); projection checkpoints and lag are read on each scrape, so
@@ -10,6 +11,17 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use projections::ProjectionRunner;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the server's log subscriber (`RUST_LOG`, default `info,sqlx=warn`) writing to
+/// `writer`. Benchmarks install it too (writing nowhere): spans cost what they cost in `serve`.
+pub fn init_tracing<W>(writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).try_init();
+}
 
 /// The process-wide recorder's handle, installing the recorder on first use.
 pub fn metrics_handle() -> PrometheusHandle {

@@ -146,6 +146,8 @@ async fn fresh_database(admin: &str) -> (String, String, PgPool) {
 async fn main() {
     let seconds: f64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
     let clients: usize = std::env::var("BENCH_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
+    // As `serve` runs: the same log subscriber (writing nowhere), so spans cost what they cost.
+    infra::telemetry::init_tracing(std::io::sink);
     let admin = tests::admin_url().await;
     let (name, url, pool) = fresh_database(&admin).await;
     println!("throughput: {clients} clients, {seconds}s per phase, database {name}");
