@@ -42,6 +42,39 @@ pub async fn admin_url() -> String {
         .clone()
 }
 
+/// Prefix of every test database; the creation time (unix seconds) follows it.
+const TEST_DB_PREFIX: &str = "rtp_test_";
+/// Test databases left behind (a failed test keeps its database for a look) are dropped by
+/// a later run once they are this old.
+const STALE_AFTER_SECONDS: u64 = 6 * 3600;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+static SWEPT: OnceCell<()> = OnceCell::const_new();
+
+/// Drops test databases of earlier runs older than [`STALE_AFTER_SECONDS`], once per process.
+async fn sweep_stale(conn: &mut PgConnection) {
+    SWEPT
+        .get_or_init(|| async {
+            let names: Vec<String> =
+                sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'rtp\\_test\\_%'")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap_or_default();
+            for name in names {
+                let created = name[TEST_DB_PREFIX.len()..].split('_').next().and_then(|t| t.parse::<u64>().ok());
+                // Names without a time come from before the time was recorded: stale too.
+                if created.is_none_or(|t| unix_now().saturating_sub(t) > STALE_AFTER_SECONDS) {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *conn).await;
+                }
+            }
+        })
+        .await;
+}
+
 /// A fresh, migrated database of its own for one test.
 pub struct TestDb {
     /// Pool on the test's database.
@@ -56,8 +89,9 @@ impl TestDb {
     /// Creates and migrates a new database.
     pub async fn new() -> Self {
         let admin = admin_url().await;
-        let name = format!("rtp_test_{}", Uuid::new_v4().simple());
+        let name = format!("{TEST_DB_PREFIX}{}_{}", unix_now(), Uuid::new_v4().simple());
         let mut conn = PgConnection::connect(&admin).await.expect("connect to the test server");
+        sweep_stale(&mut conn).await;
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
         let (base, _) = admin.rsplit_once('/').expect("admin url has a database");
         let url = format!("{base}/{name}");
@@ -69,6 +103,28 @@ impl TestDb {
     /// Number of rows in the events table.
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    /// Drops the database of a test that passed; a failed test's database is kept (and named)
+    /// for a look, and swept by a later run.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test database kept for inspection: {}", self.url);
+            return;
+        }
+        let (admin, name) = (ADMIN_URL.get().cloned(), self.name.clone());
+        let Some(admin) = admin else { return };
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
     }
 }
 
