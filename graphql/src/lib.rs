@@ -34,7 +34,7 @@ pub use http::router;
 pub type ApiSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
 /// Deepest query accepted: deeper ones are refused before they run.
-pub const MAX_DEPTH: usize = 12;
+pub const MAX_DEPTH: usize = 16;
 /// Most complex query accepted (fields weighted by page sizes).
 pub const MAX_COMPLEXITY: usize = 5_000;
 

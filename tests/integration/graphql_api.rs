@@ -249,8 +249,12 @@ async fn bad_input_gets_typed_errors_and_writes_nothing() {
     assert!(r["errors"][0]["message"].as_str().is_some(), "{r}");
     assert_eq!(error_code(&r), Some("GRAPHQL_PARSE_FAILED"), "{r}");
     // Too deep.
-    let too_deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } } }";
-    let r = app.gql(too_deep, json!({})).await;
+    let too_deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(14),
+        "} ".repeat(14)
+    );
+    let r = app.gql(&too_deep, json!({})).await;
     assert!(r["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("nested too deep"), "{r}");
     assert_eq!(error_code(&r), Some("GRAPHQL_VALIDATION_FAILED"), "{r}");
     // Too complex: many wide pages in one request.
@@ -390,6 +394,11 @@ async fn probes_and_graphiql_answer() {
     let (status, body) = app.get("/graphql").await;
     assert_eq!(status, 200);
     assert!(body.contains("graphiql"), "GraphiQL page served");
+    // GraphiQL's own introspection query (graphql-js) passes the depth and complexity limits,
+    // or the page would show no schema.
+    let r = app.gql(INTROSPECTION, json!({})).await;
+    assert!(r["errors"].is_null(), "{r}");
+    assert_eq!(r["data"]["__schema"]["mutationType"]["name"], "MutationRoot");
     app.gql(REQUEST_ENVIRONMENT, json!({ "input": environment_input("metrics", "main", "DEV") })).await;
     let (status, body) = app.get("/metrics").await;
     assert_eq!(status, 200);
@@ -430,3 +439,6 @@ async fn the_log_subscription_streams_new_events() {
     assert_eq!(data["logEvents"]["aggregateId"], id);
     assert_eq!(data["logEvents"]["eventType"], "EnvironmentRequested");
 }
+
+/// The introspection query GraphiQL sends (graphql-js `getIntrospectionQuery`).
+const INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } subscriptionType { name } types { ...FullType } directives { name description locations args { ...InputValue } } } } fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason } inputFields { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } possibleTypes { ...TypeRef } } fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue } fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }";
