@@ -47,8 +47,7 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("unknown projection {name:?}; known: {}", names.join(", ")))?],
                 None => platform.runners.iter().collect(),
             };
-            let log_events: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&platform.pool).await?;
+            let log_events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&platform.pool).await?;
             for runner in selected {
                 let total = runner.log_size().await?;
                 let bar = indicatif::ProgressBar::new(total).with_message(runner.name().to_owned());

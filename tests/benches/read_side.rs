@@ -34,36 +34,7 @@ async fn main() {
     // One real lifecycle: 4 events.
     let bus = CommandBus::new(pool.clone());
     let ctx = tests::system_context();
-    let id = EnvironmentId::generate().to_string();
-    let request = EnvironmentCommand::RequestEnvironment {
-        product: ProductId::parse("bench").unwrap(),
-        name: EnvironmentName::parse("template").unwrap(),
-        stage: Stage::Dev,
-        region: AzureRegion::parse("westeurope").unwrap(),
-        subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
-        resource_group: ResourceGroupName::parse("rg").unwrap(),
-        pulumi: PulumiStack::parse("bench", "dev").unwrap(),
-        compute_targets: vec![ComputeTarget::parse("aks", "aks", "/subscriptions/x/aks").unwrap()],
-        requested_at: Utc::now(),
-    };
-    bus.execute::<RuntimeEnvironment>(&ctx, &id, request, CommandOptions::default()).await.unwrap();
-    bus.execute::<RuntimeEnvironment>(
-        &ctx,
-        &id,
-        EnvironmentCommand::RecordProvisioningStarted { at: Utc::now() },
-        CommandOptions::default(),
-    )
-    .await
-    .unwrap();
-    let outputs = ProvisioningOutputs::new(Default::default(), vec![], 1).unwrap();
-    bus.execute::<RuntimeEnvironment>(
-        &ctx,
-        &id,
-        EnvironmentCommand::RecordProvisioningSucceeded { outputs, at: Utc::now() },
-        CommandOptions::default(),
-    )
-    .await
-    .unwrap();
+    let id = tests::drive::ready_environment(&bus, "template").await.to_string();
     let reason = Reason::parse("bench").unwrap();
     bus.execute::<RuntimeEnvironment>(
         &ctx,

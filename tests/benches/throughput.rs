@@ -31,21 +31,6 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tower::ServiceExt;
 use uuid::Uuid;
 
-fn request(n: usize) -> EnvironmentCommand {
-    let name = format!("bench{n}-{}", &Uuid::new_v4().simple().to_string()[..8]);
-    EnvironmentCommand::RequestEnvironment {
-        product: ProductId::parse("bench").unwrap(),
-        name: EnvironmentName::parse(&name).unwrap(),
-        stage: Stage::Dev,
-        region: AzureRegion::parse("westeurope").unwrap(),
-        subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
-        resource_group: ResourceGroupName::parse("rg").unwrap(),
-        pulumi: PulumiStack::parse("bench", "dev").unwrap(),
-        compute_targets: vec![ComputeTarget::parse("aks", "aks", "/subscriptions/x/aks").unwrap()],
-        requested_at: Utc::now(),
-    }
-}
-
 fn flip(i: u64) -> EnvironmentCommand {
     if i.is_multiple_of(2) {
         EnvironmentCommand::MarkDegraded { reason: Reason::parse("bench").unwrap(), at: Utc::now() }
@@ -56,29 +41,10 @@ fn flip(i: u64) -> EnvironmentCommand {
 
 /// Ready environments, one per client.
 async fn ready_environments(bus: &CommandBus, clients: usize) -> Vec<String> {
-    let ctx = tests::system_context();
-    let mut ids = Vec::new();
+    let mut ids = Vec::with_capacity(clients);
     for n in 0..clients {
-        let id = EnvironmentId::generate().to_string();
-        bus.execute::<RuntimeEnvironment>(&ctx, &id, request(n), CommandOptions::default()).await.unwrap();
-        bus.execute::<RuntimeEnvironment>(
-            &ctx,
-            &id,
-            EnvironmentCommand::RecordProvisioningStarted { at: Utc::now() },
-            CommandOptions::default(),
-        )
-        .await
-        .unwrap();
-        let outputs = ProvisioningOutputs::new(Default::default(), vec![], 1).unwrap();
-        bus.execute::<RuntimeEnvironment>(
-            &ctx,
-            &id,
-            EnvironmentCommand::RecordProvisioningSucceeded { outputs, at: Utc::now() },
-            CommandOptions::default(),
-        )
-        .await
-        .unwrap();
-        ids.push(id);
+        let name = format!("bench{n}-{}", &Uuid::new_v4().simple().to_string()[..8]);
+        ids.push(tests::drive::ready_environment(bus, &name).await.to_string());
     }
     ids
 }

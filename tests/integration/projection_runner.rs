@@ -58,17 +58,7 @@ async fn write_history(bus: &CommandBus) {
     let ctx = system_context();
     for n in 0..6 {
         let id = EnvironmentId::generate().to_string();
-        let request = EnvironmentCommand::RequestEnvironment {
-            product: ProductId::parse("shop").unwrap(),
-            name: EnvironmentName::parse(&format!("env{n}")).unwrap(),
-            stage: Stage::Dev,
-            region: AzureRegion::parse("westeurope").unwrap(),
-            subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
-            resource_group: ResourceGroupName::parse("rg").unwrap(),
-            pulumi: PulumiStack::parse("shop", "dev").unwrap(),
-            compute_targets: vec![ComputeTarget::parse("aks", "aks", "/subscriptions/x/aks").unwrap()],
-            requested_at: Utc::now(),
-        };
+        let request = tests::drive::request_environment(&format!("env{n}"));
         bus.execute::<RuntimeEnvironment>(&ctx, &id, request, CommandOptions::default()).await.unwrap();
         bus.execute::<RuntimeEnvironment>(
             &ctx,
@@ -227,17 +217,7 @@ async fn a_rebuild_swaps_fresh_tables_in_while_readers_keep_reading() {
 }
 
 async fn write_history_more(bus: &CommandBus) {
-    let request = EnvironmentCommand::RequestEnvironment {
-        product: ProductId::parse("shop").unwrap(),
-        name: EnvironmentName::parse("late").unwrap(),
-        stage: Stage::Dev,
-        region: AzureRegion::parse("westeurope").unwrap(),
-        subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
-        resource_group: ResourceGroupName::parse("rg").unwrap(),
-        pulumi: PulumiStack::parse("shop", "dev").unwrap(),
-        compute_targets: vec![ComputeTarget::parse("aks", "aks", "/subscriptions/x/aks").unwrap()],
-        requested_at: Utc::now(),
-    };
+    let request = tests::drive::request_environment("late");
     bus.execute::<RuntimeEnvironment>(
         &system_context(),
         &EnvironmentId::generate().to_string(),

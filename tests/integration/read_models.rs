@@ -3,14 +3,11 @@
 //! then random command sequences where live projection (batches interleaved with commands)
 //! equals a rebuild, and the temporal inventory equals a replay of the log at several instants.
 
-use ::commands::{CommandBus, CommandError, CommandOptions, RecordedEvent};
+use ::commands::{CommandBus, CommandOptions, RecordedEvent};
 use chrono::{DateTime, Utc};
 use domain::catalog::*;
 use domain::envelope::TenantId;
-use domain::environments::{
-    AzureRegion, AzureSubscriptionId, ComputeTarget, ComputeTargetKind, EnvironmentCommand, EnvironmentName, ProductId,
-    ProvisioningOutputs, PulumiStack, Reason, ResourceGroupName, RuntimeEnvironment, Stage,
-};
+use domain::environments::{ComputeTargetKind, EnvironmentCommand, Reason, RuntimeEnvironment};
 use domain::health::{
     DriftClass, DriftCommand, DriftFinding, DriftTarget, DriftValues, HealthCommand, HealthTarget, Probe, RuntimeHealth,
 };
@@ -24,6 +21,7 @@ use projections::{ProjectionError, ProjectionRunner, Projector};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
+use tests::drive::{deploy, ready_environment, registered_service, run_deployment as run, start_deployment, succeed};
 use tests::{system_context, TestDb};
 
 /// A projector fed every event, whatever its interest.
@@ -68,42 +66,6 @@ async fn prepare(runners: &[ProjectionRunner]) {
     }
 }
 
-async fn ready_environment(bus: &CommandBus, name: &str) -> EnvironmentId {
-    let ctx = system_context();
-    let id = EnvironmentId::generate();
-    let request = EnvironmentCommand::RequestEnvironment {
-        product: ProductId::parse("shop").unwrap(),
-        name: EnvironmentName::parse(name).unwrap(),
-        stage: Stage::Dev,
-        region: AzureRegion::parse("westeurope").unwrap(),
-        subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
-        resource_group: ResourceGroupName::parse("rg").unwrap(),
-        pulumi: PulumiStack::parse("shop", "dev").unwrap(),
-        compute_targets: vec![ComputeTarget::parse("aks", "aks", "/subscriptions/x/aks").unwrap()],
-        requested_at: Utc::now(),
-    };
-    let s = id.to_string();
-    bus.execute::<RuntimeEnvironment>(&ctx, &s, request, opts()).await.unwrap();
-    bus.execute::<RuntimeEnvironment>(
-        &ctx,
-        &s,
-        EnvironmentCommand::RecordProvisioningStarted { at: Utc::now() },
-        opts(),
-    )
-    .await
-    .unwrap();
-    let outputs = ProvisioningOutputs::new(Default::default(), vec![], 1).unwrap();
-    bus.execute::<RuntimeEnvironment>(
-        &ctx,
-        &s,
-        EnvironmentCommand::RecordProvisioningSucceeded { outputs, at: Utc::now() },
-        opts(),
-    )
-    .await
-    .unwrap();
-    id
-}
-
 async fn decommission(bus: &CommandBus, env: EnvironmentId) {
     let ctx = system_context();
     let s = env.to_string();
@@ -118,31 +80,6 @@ async fn decommission(bus: &CommandBus, env: EnvironmentId) {
     bus.execute::<RuntimeEnvironment>(&ctx, &s, EnvironmentCommand::RecordDecommissioned { at: Utc::now() }, opts())
         .await
         .unwrap();
-}
-
-async fn registered_service(bus: &CommandBus, name: &str, compute: ComputeTargetKind) -> ServiceId {
-    let id = ServiceId::generate();
-    let contract = RuntimeContract::new(
-        ImageRepository::parse("registry.azurecr.io/shop/api").unwrap(),
-        vec![Port::parse(8080).unwrap()],
-        None,
-        None,
-        None,
-        ReplicaHints::new(1, 3).unwrap(),
-        compute,
-    )
-    .unwrap();
-    let command = ServiceCommand::RegisterService {
-        service: id,
-        product: ProductId::parse("shop").unwrap(),
-        name: ServiceName::parse(name).unwrap(),
-        kind: ServiceKind::Microservice,
-        blueprint: BlueprintId::parse("blueprints/microservice@1").unwrap(),
-        contract,
-        at: Utc::now(),
-    };
-    bus.execute::<RuntimeService>(&system_context(), &id.to_string(), command, opts()).await.unwrap();
-    id
 }
 
 async fn bind_tenant(bus: &CommandBus, tenant: &str, env: EnvironmentId) -> String {
@@ -164,45 +101,6 @@ async fn bind_tenant(bus: &CommandBus, tenant: &str, env: EnvironmentId) -> Stri
         .await
         .unwrap();
     id
-}
-
-fn start(service: ServiceId, env: EnvironmentId, tenant: Option<&str>, version: &str) -> DeploymentCommand {
-    DeploymentCommand::StartDeployment {
-        service,
-        environment: env,
-        tenant: tenant.map(|t| TenantId::parse(t).unwrap()),
-        artifact: Artifact::parse(&format!("sha256:{:0>64}", version.replace('.', "")), version, &"c".repeat(40))
-            .unwrap(),
-        strategy: DeploymentStrategy::Rolling,
-        gates: HealthGates::new(vec![HealthGate::new(
-            GateName::parse("availability").unwrap(),
-            GateKind::Availability,
-            99.0,
-        )
-        .unwrap()])
-        .unwrap(),
-        rollback_of: None,
-        at: Utc::now(),
-    }
-}
-
-async fn deploy(bus: &CommandBus, command: DeploymentCommand) -> Result<DeploymentId, CommandError> {
-    let id = DeploymentId::generate();
-    bus.execute::<RuntimeDeployment>(&system_context(), &id.to_string(), command, opts()).await.map(|_| id)
-}
-
-async fn run(bus: &CommandBus, id: DeploymentId, command: DeploymentCommand) -> Result<u64, CommandError> {
-    bus.execute::<RuntimeDeployment>(&system_context(), &id.to_string(), command, opts()).await.map(|o| o.version)
-}
-
-async fn succeed(bus: &CommandBus, id: DeploymentId) {
-    run(bus, id, DeploymentCommand::BeginRollout { at: Utc::now() }).await.unwrap();
-    run(bus, id, DeploymentCommand::RecordStepProgress { step: 0, percent: 100, at: Utc::now() }).await.unwrap();
-    let gate = GateName::parse("availability").unwrap();
-    run(bus, id, DeploymentCommand::RecordHealthGateResult { gate, passed: true, observed: 99.9, at: Utc::now() })
-        .await
-        .unwrap();
-    run(bus, id, DeploymentCommand::Promote { at: Utc::now() }).await.unwrap();
 }
 
 async fn fail_and_roll_back(bus: &CommandBus, id: DeploymentId, target: DeploymentId) {
@@ -325,15 +223,15 @@ async fn a_realistic_story_fills_every_read_model() {
     .unwrap();
     bind_tenant(&bus, "contoso", env).await;
 
-    let v1 = deploy(&bus, start(api, env, None, "1.0.0")).await.unwrap();
+    let v1 = deploy(&bus, start_deployment(api, env, None, "1.0.0")).await.unwrap();
     succeed(&bus, v1).await;
     let t_v1 = db_now(&db.pool).await;
-    let v2 = deploy(&bus, start(api, env, None, "2.0.0")).await.unwrap();
+    let v2 = deploy(&bus, start_deployment(api, env, None, "2.0.0")).await.unwrap();
     fail_and_roll_back(&bus, v2, v1).await;
     let t_rolled_back = db_now(&db.pool).await;
-    let w1 = deploy(&bus, start(web, env, Some("contoso"), "1.1.0")).await.unwrap();
+    let w1 = deploy(&bus, start_deployment(web, env, Some("contoso"), "1.1.0")).await.unwrap();
     succeed(&bus, w1).await;
-    let cancelled = deploy(&bus, start(web, env, None, "9.9.9")).await.unwrap();
+    let cancelled = deploy(&bus, start_deployment(web, env, None, "9.9.9")).await.unwrap();
     run(&bus, cancelled, DeploymentCommand::Cancel { reason: Reason::parse("wrong build").unwrap(), at: Utc::now() })
         .await
         .unwrap();
@@ -515,7 +413,7 @@ async fn random_run(seed: u64) -> (usize, usize, usize) {
                     None => {
                         version += 1;
                         let v = format!("1.{version}.0");
-                        let id = deploy(&bus, start(slot.service, slot.env, slot.tenant, &v)).await.unwrap();
+                        let id = deploy(&bus, start_deployment(slot.service, slot.env, slot.tenant, &v)).await.unwrap();
                         slot.active = Some((id, 0));
                     }
                     Some((id, phase)) => match (phase, rng.below(3)) {

@@ -5,127 +5,26 @@
 use ::commands::{CommandBus, CommandError, CommandOptions};
 use chrono::Utc;
 use domain::catalog::*;
-use domain::environments::{
-    AzureRegion, AzureSubscriptionId, ComputeTarget, ComputeTargetKind, EnvironmentCommand, EnvironmentName, ProductId,
-    ProvisioningOutputs, PulumiStack, Reason, ResourceGroupName, RuntimeEnvironment, Stage,
-};
+use domain::environments::{ComputeTargetKind, Reason};
 use domain::ids::{DeploymentId, EnvironmentId, ServiceId};
 use domain::rejection::RejectionKind;
 use futures::future::join_all;
+use tests::drive::{deploy, ready_environment, registered_service, run_deployment as run, start_deployment, succeed};
 use tests::{system_context, TestDb};
 
 fn opts() -> CommandOptions {
     CommandOptions::default()
 }
 
-async fn ready_environment(bus: &CommandBus) -> EnvironmentId {
-    let ctx = system_context();
-    let id = EnvironmentId::generate();
-    let request = EnvironmentCommand::RequestEnvironment {
-        product: ProductId::parse("shop").unwrap(),
-        name: EnvironmentName::parse(&format!("e{}", &id.to_string()[..8])).unwrap(),
-        stage: Stage::Dev,
-        region: AzureRegion::parse("westeurope").unwrap(),
-        subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
-        resource_group: ResourceGroupName::parse("rg").unwrap(),
-        pulumi: PulumiStack::parse("shop", "dev").unwrap(),
-        compute_targets: vec![ComputeTarget::parse("aks", "aks", "/subscriptions/x/aks").unwrap()],
-        requested_at: Utc::now(),
-    };
-    let id_text = id.to_string();
-    bus.execute::<RuntimeEnvironment>(&ctx, &id_text, request, opts()).await.unwrap();
-    bus.execute::<RuntimeEnvironment>(
-        &ctx,
-        &id_text,
-        EnvironmentCommand::RecordProvisioningStarted { at: Utc::now() },
-        opts(),
-    )
-    .await
-    .unwrap();
-    let outputs = ProvisioningOutputs::new(Default::default(), vec![], 1).unwrap();
-    bus.execute::<RuntimeEnvironment>(
-        &ctx,
-        &id_text,
-        EnvironmentCommand::RecordProvisioningSucceeded { outputs, at: Utc::now() },
-        opts(),
-    )
-    .await
-    .unwrap();
-    id
-}
-
-async fn registered_service(bus: &CommandBus, name: &str) -> ServiceId {
-    let id = ServiceId::generate();
-    let contract = RuntimeContract::new(
-        ImageRepository::parse("registry.azurecr.io/shop/api").unwrap(),
-        vec![Port::parse(8080).unwrap()],
-        None,
-        None,
-        None,
-        ReplicaHints::new(1, 3).unwrap(),
-        ComputeTargetKind::Aks,
-    )
-    .unwrap();
-    let command = ServiceCommand::RegisterService {
-        service: id,
-        product: ProductId::parse("shop").unwrap(),
-        name: ServiceName::parse(name).unwrap(),
-        kind: ServiceKind::Microservice,
-        blueprint: BlueprintId::parse("blueprints/microservice@1").unwrap(),
-        contract,
-        at: Utc::now(),
-    };
-    bus.execute::<RuntimeService>(&system_context(), &id.to_string(), command, opts()).await.unwrap();
-    id
-}
-
-fn start(service: ServiceId, environment: EnvironmentId, version: &str) -> DeploymentCommand {
-    DeploymentCommand::StartDeployment {
-        service,
-        environment,
-        tenant: None,
-        artifact: Artifact::parse(&format!("sha256:{}", "ab".repeat(32)), version, &"c".repeat(40)).unwrap(),
-        strategy: DeploymentStrategy::Rolling,
-        gates: HealthGates::new(vec![HealthGate::new(
-            GateName::parse("availability").unwrap(),
-            GateKind::Availability,
-            99.0,
-        )
-        .unwrap()])
-        .unwrap(),
-        rollback_of: None,
-        at: Utc::now(),
-    }
-}
-
-async fn deploy(bus: &CommandBus, command: DeploymentCommand) -> Result<DeploymentId, CommandError> {
-    let id = DeploymentId::generate();
-    bus.execute::<RuntimeDeployment>(&system_context(), &id.to_string(), command, opts()).await.map(|_| id)
-}
-
-async fn run(bus: &CommandBus, id: DeploymentId, command: DeploymentCommand) -> Result<u64, CommandError> {
-    bus.execute::<RuntimeDeployment>(&system_context(), &id.to_string(), command, opts()).await.map(|o| o.version)
-}
-
-async fn succeed(bus: &CommandBus, id: DeploymentId) {
-    run(bus, id, DeploymentCommand::BeginRollout { at: Utc::now() }).await.unwrap();
-    run(bus, id, DeploymentCommand::RecordStepProgress { step: 0, percent: 100, at: Utc::now() }).await.unwrap();
-    let gate = GateName::parse("availability").unwrap();
-    run(bus, id, DeploymentCommand::RecordHealthGateResult { gate, passed: true, observed: 99.9, at: Utc::now() })
-        .await
-        .unwrap();
-    run(bus, id, DeploymentCommand::Promote { at: Utc::now() }).await.unwrap();
-}
-
 #[tokio::test]
 async fn racing_deployments_of_one_service_to_one_environment_let_exactly_one_start() {
     let db = TestDb::new().await;
     let bus = CommandBus::new(db.pool.clone());
-    let environment = ready_environment(&bus).await;
-    let service = registered_service(&bus, "api").await;
+    let environment = ready_environment(&bus, "main").await;
+    let service = registered_service(&bus, "api", ComputeTargetKind::Aks).await;
     let racers = (0..6).map(|i| {
         let bus = bus.clone();
-        async move { deploy(&bus, start(service, environment, &format!("1.0.{i}"))).await }
+        async move { deploy(&bus, start_deployment(service, environment, None, &format!("1.0.{i}"))).await }
     });
     let results = join_all(racers).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
@@ -141,23 +40,23 @@ async fn racing_deployments_of_one_service_to_one_environment_let_exactly_one_st
     )
     .await
     .unwrap();
-    deploy(&bus, start(service, environment, "1.1.0")).await.unwrap();
+    deploy(&bus, start_deployment(service, environment, None, "1.1.0")).await.unwrap();
 }
 
 #[tokio::test]
 async fn deployments_need_a_ready_environment_and_a_deployable_service() {
     let db = TestDb::new().await;
     let bus = CommandBus::new(db.pool.clone());
-    let service = registered_service(&bus, "api").await;
+    let service = registered_service(&bus, "api", ComputeTargetKind::Aks).await;
     let nowhere = EnvironmentId::generate();
     let before = db.event_count().await;
-    let refused = deploy(&bus, start(service, nowhere, "1.0.0")).await;
+    let refused = deploy(&bus, start_deployment(service, nowhere, None, "1.0.0")).await;
     assert!(
         matches!(refused, Err(CommandError::Rejected { kind: RejectionKind::InvariantViolated, .. })),
         "{refused:?}"
     );
-    let environment = ready_environment(&bus).await;
-    let unknown = deploy(&bus, start(ServiceId::generate(), environment, "1.0.0")).await;
+    let environment = ready_environment(&bus, "main").await;
+    let unknown = deploy(&bus, start_deployment(ServiceId::generate(), environment, None, "1.0.0")).await;
     assert!(
         matches!(unknown, Err(CommandError::Rejected { kind: RejectionKind::InvariantViolated, .. })),
         "{unknown:?}"
@@ -165,7 +64,7 @@ async fn deployments_need_a_ready_environment_and_a_deployable_service() {
     let ctx = system_context();
     let sid = service.to_string();
     bus.execute::<RuntimeService>(&ctx, &sid, ServiceCommand::Retire { at: Utc::now() }, opts()).await.unwrap();
-    let retired = deploy(&bus, start(service, environment, "1.0.0")).await;
+    let retired = deploy(&bus, start_deployment(service, environment, None, "1.0.0")).await;
     assert!(
         matches!(retired, Err(CommandError::Rejected { kind: RejectionKind::InvariantViolated, .. })),
         "{retired:?}"
@@ -178,13 +77,13 @@ async fn deployments_need_a_ready_environment_and_a_deployable_service() {
 async fn a_rollback_must_name_the_last_succeeded_deployment() {
     let db = TestDb::new().await;
     let bus = CommandBus::new(db.pool.clone());
-    let environment = ready_environment(&bus).await;
-    let service = registered_service(&bus, "api").await;
-    let v1 = deploy(&bus, start(service, environment, "1.0.0")).await.unwrap();
+    let environment = ready_environment(&bus, "main").await;
+    let service = registered_service(&bus, "api", ComputeTargetKind::Aks).await;
+    let v1 = deploy(&bus, start_deployment(service, environment, None, "1.0.0")).await.unwrap();
     succeed(&bus, v1).await;
-    let v2 = deploy(&bus, start(service, environment, "2.0.0")).await.unwrap();
+    let v2 = deploy(&bus, start_deployment(service, environment, None, "2.0.0")).await.unwrap();
     succeed(&bus, v2).await;
-    let v3 = deploy(&bus, start(service, environment, "3.0.0")).await.unwrap();
+    let v3 = deploy(&bus, start_deployment(service, environment, None, "3.0.0")).await.unwrap();
     run(&bus, v3, DeploymentCommand::BeginRollout { at: Utc::now() }).await.unwrap();
     run(&bus, v3, DeploymentCommand::FailDeployment { reason: Reason::parse("crash loop").unwrap(), at: Utc::now() })
         .await

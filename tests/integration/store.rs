@@ -7,7 +7,6 @@ use ::commands::bus::Route;
 use ::commands::routes::Routes;
 use ::commands::store::PgEventStore;
 use ::commands::{CommandBus, CommandOptions};
-use chrono::Utc;
 use cqrs_es::Aggregate;
 use domain::environments::*;
 use tests::{system_context, TestDb};
@@ -32,17 +31,7 @@ async fn long_streams_load_from_a_snapshot_equal_to_the_replay() {
     let store = bus.routes().environments.store.clone();
     let id = EnvironmentId::generate().to_string();
     let ctx = system_context();
-    let request = EnvironmentCommand::RequestEnvironment {
-        product: ProductId::parse("shop").unwrap(),
-        name: EnvironmentName::parse("long").unwrap(),
-        stage: Stage::Dev,
-        region: AzureRegion::parse("westeurope").unwrap(),
-        subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
-        resource_group: ResourceGroupName::parse("rg").unwrap(),
-        pulumi: PulumiStack::parse("shop", "long").unwrap(),
-        compute_targets: vec![ComputeTarget::parse("aks", "base", "/subscriptions/x/base").unwrap()],
-        requested_at: Utc::now(),
-    };
+    let request = tests::drive::request_environment("long");
     bus.execute::<RuntimeEnvironment>(&ctx, &id, request, CommandOptions::default()).await.unwrap();
     for i in 0..24 {
         let name = format!("t{}", i / 2);
@@ -102,17 +91,7 @@ async fn an_aggregate_with_ten_thousand_events_loads_from_its_snapshot() {
     let store = bus.routes().environments.store.clone();
     let id = EnvironmentId::generate().to_string();
     let ctx = system_context();
-    let request = EnvironmentCommand::RequestEnvironment {
-        product: ProductId::parse("shop").unwrap(),
-        name: EnvironmentName::parse("busy").unwrap(),
-        stage: Stage::Dev,
-        region: AzureRegion::parse("westeurope").unwrap(),
-        subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
-        resource_group: ResourceGroupName::parse("rg").unwrap(),
-        pulumi: PulumiStack::parse("shop", "busy").unwrap(),
-        compute_targets: vec![ComputeTarget::parse("aks", "base", "/subscriptions/x/base").unwrap()],
-        requested_at: Utc::now(),
-    };
+    let request = tests::drive::request_environment("busy");
     bus.execute::<RuntimeEnvironment>(&ctx, &id, request, CommandOptions::default()).await.unwrap();
     let metadata = std::collections::HashMap::from([("trace_id".to_owned(), ctx.trace_id.to_string())]);
     let extra = ComputeTarget::parse("functions", "burst", "/subscriptions/x/burst").unwrap();

@@ -19,6 +19,8 @@ use tokio::sync::OnceCell;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+pub mod drive;
+
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 static ADMIN_URL: OnceCell<String> = OnceCell::const_new();

@@ -1,0 +1,130 @@
+//! Driving the command bus directly: the fixtures the integration tests and the benchmarks
+//! share (a Ready environment, a registered service, a deployment and its happy path).
+
+use chrono::Utc;
+use commands::{CommandBus, CommandError, CommandOptions};
+use domain::catalog::*;
+use domain::envelope::TenantId;
+use domain::environments::{
+    AzureRegion, AzureSubscriptionId, ComputeTarget, ComputeTargetKind, EnvironmentCommand, EnvironmentName, ProductId,
+    ProvisioningOutputs, PulumiStack, ResourceGroupName, RuntimeEnvironment, Stage,
+};
+use domain::ids::{DeploymentId, EnvironmentId, ServiceId};
+
+use crate::system_context;
+
+/// A valid `RequestEnvironment` for a dev environment `name` of product `shop`.
+pub fn request_environment(name: &str) -> EnvironmentCommand {
+    EnvironmentCommand::RequestEnvironment {
+        product: ProductId::parse("shop").unwrap(),
+        name: EnvironmentName::parse(name).unwrap(),
+        stage: Stage::Dev,
+        region: AzureRegion::parse("westeurope").unwrap(),
+        subscription: AzureSubscriptionId::parse("3f2504e0-4f89-11d3-9a0c-0305e82c3301").unwrap(),
+        resource_group: ResourceGroupName::parse("rg").unwrap(),
+        pulumi: PulumiStack::parse("shop", "dev").unwrap(),
+        compute_targets: vec![ComputeTarget::parse("aks", "aks", "/subscriptions/x/aks").unwrap()],
+        requested_at: Utc::now(),
+    }
+}
+
+/// Requests, provisions and readies an environment called `name`.
+pub async fn ready_environment(bus: &CommandBus, name: &str) -> EnvironmentId {
+    let ctx = system_context();
+    let id = EnvironmentId::generate();
+    let s = id.to_string();
+    let outputs = ProvisioningOutputs::new(Default::default(), vec![], 1).unwrap();
+    for command in [
+        request_environment(name),
+        EnvironmentCommand::RecordProvisioningStarted { at: Utc::now() },
+        EnvironmentCommand::RecordProvisioningSucceeded { outputs, at: Utc::now() },
+    ] {
+        bus.execute::<RuntimeEnvironment>(&ctx, &s, command, CommandOptions::default()).await.unwrap();
+    }
+    id
+}
+
+/// Registers a microservice `name` of product `shop` running on `compute`.
+pub async fn registered_service(bus: &CommandBus, name: &str, compute: ComputeTargetKind) -> ServiceId {
+    let id = ServiceId::generate();
+    let contract = RuntimeContract::new(
+        ImageRepository::parse("registry.azurecr.io/shop/api").unwrap(),
+        vec![Port::parse(8080).unwrap()],
+        None,
+        None,
+        None,
+        ReplicaHints::new(1, 3).unwrap(),
+        compute,
+    )
+    .unwrap();
+    let command = ServiceCommand::RegisterService {
+        service: id,
+        product: ProductId::parse("shop").unwrap(),
+        name: ServiceName::parse(name).unwrap(),
+        kind: ServiceKind::Microservice,
+        blueprint: BlueprintId::parse("blueprints/microservice@1").unwrap(),
+        contract,
+        at: Utc::now(),
+    };
+    bus.execute::<RuntimeService>(&system_context(), &id.to_string(), command, CommandOptions::default())
+        .await
+        .unwrap();
+    id
+}
+
+/// A rolling `StartDeployment` of `version` (digest derived from it) with one availability gate.
+pub fn start_deployment(
+    service: ServiceId,
+    environment: EnvironmentId,
+    tenant: Option<&str>,
+    version: &str,
+) -> DeploymentCommand {
+    DeploymentCommand::StartDeployment {
+        service,
+        environment,
+        tenant: tenant.map(|t| TenantId::parse(t).unwrap()),
+        artifact: Artifact::parse(&format!("sha256:{:0>64}", version.replace('.', "")), version, &"c".repeat(40))
+            .unwrap(),
+        strategy: DeploymentStrategy::Rolling,
+        gates: HealthGates::new(vec![HealthGate::new(
+            GateName::parse("availability").unwrap(),
+            GateKind::Availability,
+            99.0,
+        )
+        .unwrap()])
+        .unwrap(),
+        rollback_of: None,
+        at: Utc::now(),
+    }
+}
+
+/// Starts a new deployment with `command`; returns its id.
+pub async fn deploy(bus: &CommandBus, command: DeploymentCommand) -> Result<DeploymentId, CommandError> {
+    let id = DeploymentId::generate();
+    bus.execute::<RuntimeDeployment>(&system_context(), &id.to_string(), command, CommandOptions::default())
+        .await
+        .map(|_| id)
+}
+
+/// Sends `command` to deployment `id`; returns its new version.
+pub async fn run_deployment(
+    bus: &CommandBus,
+    id: DeploymentId,
+    command: DeploymentCommand,
+) -> Result<u64, CommandError> {
+    bus.execute::<RuntimeDeployment>(&system_context(), &id.to_string(), command, CommandOptions::default())
+        .await
+        .map(|o| o.version)
+}
+
+/// Rolls deployment `id` out, passes its gate and promotes it: `Succeeded`.
+pub async fn succeed(bus: &CommandBus, id: DeploymentId) {
+    run_deployment(bus, id, DeploymentCommand::BeginRollout { at: Utc::now() }).await.unwrap();
+    run_deployment(bus, id, DeploymentCommand::RecordStepProgress { step: 0, percent: 100, at: Utc::now() })
+        .await
+        .unwrap();
+    let gate = GateName::parse("availability").unwrap();
+    let result = DeploymentCommand::RecordHealthGateResult { gate, passed: true, observed: 99.9, at: Utc::now() };
+    run_deployment(bus, id, result).await.unwrap();
+    run_deployment(bus, id, DeploymentCommand::Promote { at: Utc::now() }).await.unwrap();
+}
