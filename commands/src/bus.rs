@@ -14,7 +14,7 @@ use std::time::Duration;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use domain::claims::ClaimsUnique;
-use domain::envelope::keys;
+use domain::envelope::{keys, TenantId};
 use domain::ownership::TenantOwned;
 use domain::rejection::{Rejection, RejectionKind};
 use sqlx::PgPool;
@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tracing::{info_span, Instrument};
 use uuid::Uuid;
 
+use crate::access::{self, Operation, Role};
 use crate::context::RequestContext;
 use crate::error::{CommandError, StoreError};
 use crate::log::{LogPosition, RecordedEvent};
@@ -198,8 +199,17 @@ impl CommandBus {
             }),
             None => None,
         };
+        // Roles first: a command the caller's roles may not send is refused before any read.
+        let operation = Operation::Command(A::TYPE, command.command_name());
+        let Some(role) = access::acting_role(&ctx.roles, operation) else {
+            return Err(CommandError::Forbidden(format!(
+                "{} may not be sent by {}",
+                command.command_name(),
+                describe_roles(ctx)
+            )));
+        };
         let route = A::route(self);
-        let metadata = self.envelope(ctx, &command, &options);
+        let base_metadata = self.envelope(ctx, role, &command, &options);
         let mut attempt = 0;
         let mut bypass_cache = false;
         loop {
@@ -223,13 +233,22 @@ impl CommandBus {
                     ));
                 }
             }
-            // Tenant isolation: another tenant's aggregate does not exist for this caller.
-            if let Some(owner) = loaded.aggregate.owner_tenant() {
-                if !ctx.can_see(Some(owner.as_str())) {
+            // Tenant isolation: another tenant's aggregate does not exist for this caller, and a
+            // platform-wide or shared one may be seen but not changed by a tenant-scoped caller.
+            let owner_before = loaded.aggregate.owner_tenant().cloned();
+            if loaded.version > 0 {
+                let owner = owner_before.as_ref().map(TenantId::as_str);
+                if !ctx.can_see(owner) {
                     return Err(CommandError::NotFound {
                         aggregate_type: A::TYPE,
                         aggregate_id: aggregate_id.to_owned(),
                     });
+                }
+                if !ctx.may_write(owner) {
+                    return Err(CommandError::Forbidden(format!(
+                        "{} {aggregate_id} belongs to no tenant of this request; it may be read, not changed",
+                        A::TYPE
+                    )));
                 }
             }
             let sink = EventSink::<A>::default();
@@ -255,12 +274,28 @@ impl CommandBus {
                 });
             }
             let events = sink.collect().await;
-            // A create may not claim a tenant outside the caller's scope either.
-            if let Some(owner) = loaded.aggregate.owner_tenant() {
-                if !ctx.can_see(Some(owner.as_str())) {
-                    route.store.forget(aggregate_id);
-                    return Err(CommandError::Forbidden(format!("this request may not act for tenant {owner}")));
-                }
+            // The events belong to the aggregate's tenant (decided by its state after the
+            // decision, so a create is stamped with the tenant it creates for), never to the
+            // caller's: ownership is immutable once the aggregate exists.
+            let owner = loaded.aggregate.owner_tenant().cloned();
+            if loaded.version > 0 && owner != owner_before {
+                route.store.forget(aggregate_id);
+                return Err(CommandError::Rejected {
+                    kind: RejectionKind::InvariantViolated,
+                    message: format!("the tenant of {} {aggregate_id} cannot change", A::TYPE),
+                });
+            }
+            // A create may not make an aggregate outside the caller's tenants either.
+            if !ctx.may_write(owner.as_ref().map(TenantId::as_str)) {
+                route.store.forget(aggregate_id);
+                return Err(CommandError::Forbidden(match &owner {
+                    Some(owner) => format!("this request may not act for tenant {owner}"),
+                    None => format!("a tenant-scoped request may not create a platform-wide or shared {}", A::TYPE),
+                }));
+            }
+            let mut metadata = base_metadata.clone();
+            if let Some(owner) = &owner {
+                metadata.insert(keys::TENANT_ID.to_owned(), owner.to_string());
             }
             match route.store.append(&loaded, &events, &metadata, receipt.as_ref()).await {
                 Ok(recorded) => {
@@ -328,19 +363,23 @@ impl CommandBus {
         CommandError::Conflict { aggregate_type: A::TYPE, aggregate_id: aggregate_id.to_owned(), detail }
     }
 
+    /// The envelope every event of this command carries, but for `tenant_id`, which is the
+    /// owning aggregate's and is added once the decision is known.
     fn envelope<C: CommandName>(
         &self,
         ctx: &RequestContext,
+        role: Role,
         command: &C,
         options: &CommandOptions,
     ) -> HashMap<String, String> {
         let command_id = Uuid::now_v7().to_string();
-        let mut metadata = HashMap::with_capacity(8);
+        let mut metadata = HashMap::with_capacity(10);
         metadata.insert(keys::TRACE_ID.to_owned(), ctx.trace_id.to_string());
         if let Some(tenant) = &ctx.tenant {
-            metadata.insert(keys::TENANT_ID.to_owned(), tenant.to_string());
+            metadata.insert(keys::ACTING_TENANT_ID.to_owned(), tenant.to_string());
         }
         metadata.insert(keys::ACTOR.to_owned(), ctx.actor.to_string());
+        metadata.insert(keys::ACTOR_ROLE.to_owned(), role.as_str().to_owned());
         metadata.insert(
             keys::CORRELATION_ID.to_owned(),
             options.correlation_id.clone().unwrap_or_else(|| ctx.trace_id.to_string()),
@@ -401,4 +440,13 @@ impl CommandBus {
             deduplicated: true,
         }))
     }
+}
+
+/// The caller's roles, for refusal messages.
+fn describe_roles(ctx: &RequestContext) -> String {
+    if ctx.roles.is_empty() {
+        return "a caller with no role".to_owned();
+    }
+    let names: Vec<&str> = ctx.roles.iter().map(|r| r.as_str()).collect();
+    format!("role {}", names.join(", "))
 }

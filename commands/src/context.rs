@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 
 use domain::envelope::{Actor, TenantId, TraceId};
 
+use crate::access::Role;
+
 /// Which tenants' data a request may see and change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TenantScope {
@@ -20,12 +22,13 @@ pub enum TenantScope {
 pub struct RequestContext {
     /// Who issues the commands of this request.
     pub actor: Actor,
-    /// Roles granted to the actor (e.g. `platform-admin`, `governance`).
-    pub roles: BTreeSet<String>,
+    /// Roles granted to the actor; what each may do is in [`crate::access`].
+    pub roles: BTreeSet<Role>,
     /// Which tenants the request may touch.
     pub tenant_scope: TenantScope,
-    /// The tenant the request acts for, stamped on the events it causes; none for
-    /// platform-wide facts.
+    /// The tenant the request acts for, when it acts for exactly one. Recorded on the events
+    /// it causes as `acting_tenant_id`; the events' own `tenant_id` is always the tenant of the
+    /// aggregate they belong to, never this.
     pub tenant: Option<TenantId>,
     /// Trace of the request: from the caller (`traceparent`), or generated at the edge.
     pub trace_id: TraceId,
@@ -36,7 +39,7 @@ impl RequestContext {
     pub fn system(name: &str, trace_id: TraceId) -> Self {
         Self {
             actor: Actor::system(name),
-            roles: BTreeSet::from(["platform-admin".to_owned()]),
+            roles: BTreeSet::from([Role::PlatformAdmin]),
             tenant_scope: TenantScope::All,
             tenant: None,
             trace_id,
@@ -48,6 +51,28 @@ impl RequestContext {
         match (&self.tenant_scope, tenant) {
             (TenantScope::All, _) | (_, None) => true,
             (TenantScope::Only(tenants), Some(t)) => tenants.iter().any(|x| x.as_str() == t),
+        }
+    }
+
+    /// Whether this request may change an aggregate owned by `owner` (none: platform-wide or
+    /// shared by every tenant). A caller scoped to some tenants changes only aggregates of
+    /// those tenants: a shared deployment or an environment belongs to all of them, so to none.
+    pub fn may_write(&self, owner: Option<&str>) -> bool {
+        match (&self.tenant_scope, owner) {
+            (TenantScope::All, _) => true,
+            (TenantScope::Only(_), None) => false,
+            (TenantScope::Only(tenants), Some(t)) => tenants.iter().any(|x| x.as_str() == t),
+        }
+    }
+
+    /// A context for one of the platform's own loops, acting as `Worker`.
+    pub fn worker(name: &str, trace_id: TraceId) -> Self {
+        Self {
+            actor: Actor::parse(&format!("worker:{name}")).unwrap_or_else(|_| Actor::system(name)),
+            roles: BTreeSet::from([Role::Worker]),
+            tenant_scope: TenantScope::All,
+            tenant: None,
+            trace_id,
         }
     }
 
@@ -82,5 +107,14 @@ mod tests {
         assert!(c.can_see(None));
         assert!(!c.can_see(Some("b")));
         assert!(ctx(TenantScope::All).can_see(Some("b")));
+    }
+
+    #[test]
+    fn scoped_requests_write_only_their_tenants_aggregates() {
+        let c = ctx(TenantScope::Only(BTreeSet::from([TenantId::parse("a").unwrap()])));
+        assert!(c.may_write(Some("a")));
+        assert!(!c.may_write(Some("b")));
+        assert!(!c.may_write(None), "platform-wide and shared aggregates belong to no single tenant");
+        assert!(ctx(TenantScope::All).may_write(None));
     }
 }

@@ -1,6 +1,7 @@
 //! The write side: one command bus over a PostgreSQL event store.
 //!
 //! Layout:
+//! - [`access`]: the role x operation table every command and read is checked against.
 //! - [`context`]: the `RequestContext` every request becomes (actor, roles, tenants, trace).
 //! - [`log`]: what a stored event looks like to readers (`RecordedEvent`, `LogPosition`).
 //! - [`store`]: `PgEventStore`, cqrs-es's `EventStore` trait over the extended postgres-es
@@ -9,6 +10,7 @@
 //! - [`lookups`]: facts aggregates need from outside their stream, read from PostgreSQL.
 //! - [`error`]: the typed errors callers see.
 
+pub mod access;
 pub mod bus;
 pub mod context;
 pub mod error;
@@ -17,6 +19,7 @@ pub mod lookups;
 pub mod routes;
 pub mod store;
 
+pub use access::{Operation, Read, Role};
 pub use bus::{CommandBus, CommandOptions, CommandOutcome};
 pub use context::{RequestContext, TenantScope};
 pub use error::{CommandError, StoreError};

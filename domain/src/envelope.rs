@@ -188,8 +188,13 @@ pub mod keys {
     pub const EVENT_ID: &str = "event_id";
     /// W3C trace id.
     pub const TRACE_ID: &str = "trace_id";
-    /// Tenant, absent for platform-wide facts.
+    /// The tenant of the aggregate the event belongs to; absent for platform-wide aggregates
+    /// and shared ones. Never the caller's tenant (that is [`ACTING_TENANT_ID`]).
     pub const TENANT_ID: &str = "tenant_id";
+    /// The tenant the caller acted for, when it acted for exactly one.
+    pub const ACTING_TENANT_ID: &str = "acting_tenant_id";
+    /// The role under which the actor sent the command (`PlatformAdmin`, `Worker`, ...).
+    pub const ACTOR_ROLE: &str = "actor_role";
     /// Who issued the command.
     pub const ACTOR: &str = "actor";
     /// Groups the commands of one business flow.

@@ -27,8 +27,10 @@ impl Projector for AuditProjector {
         "audit"
     }
 
+    /// 2: `actor_role`, and tenants corrected to the owning aggregate's (migration
+    /// 20261201000001), so the copy is rebuilt from the log once.
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
@@ -45,6 +47,7 @@ impl Projector for AuditProjector {
             (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         let (mut tenant, mut actor, mut trace, mut at) =
             (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut role = Vec::with_capacity(n);
         for e in events {
             pos.push(e.global_position);
             xid.push(e.transaction_id);
@@ -55,14 +58,15 @@ impl Projector for AuditProjector {
             etype.push(e.event_type.as_str());
             tenant.push(e.envelope(keys::TENANT_ID));
             actor.push(e.envelope(keys::ACTOR));
+            role.push(e.envelope(keys::ACTOR_ROLE));
             trace.push(e.envelope(keys::TRACE_ID));
             at.push(e.recorded_at);
         }
         sqlx::query(
             "INSERT INTO audit_log (global_position, transaction_id, event_id, aggregate_type, aggregate_id, sequence, \
-                event_type, tenant_id, actor, trace_id, recorded_at) \
+                event_type, tenant_id, actor, trace_id, recorded_at, actor_role) \
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::bigint[], \
-                $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
+                $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[]) \
              ON CONFLICT (global_position) DO NOTHING",
         )
         .bind(&pos)
@@ -76,6 +80,7 @@ impl Projector for AuditProjector {
         .bind(&actor)
         .bind(&trace)
         .bind(&at)
+        .bind(&role)
         .execute(&mut *conn)
         .await?;
         Ok(())
