@@ -5,18 +5,27 @@
 //! never headers, and change state only through the command bus.
 //!
 //! Layout:
-//! - [`request_context`]: headers / websocket init payload -> `RequestContext`.
+//! - [`request_context`]: bearer token (or, in development, headers) / websocket init
+//!   payload -> `RequestContext`.
+//! - [`guard`]: the role guard over every root field (the table is `commands::access`).
+//! - [`nesting`]: the bracket-depth bound, checked before any recursive parser runs.
+//! - [`executor`]: `GuardedSchema`, the checkpoints every document passes (rate, allow-list,
+//!   nesting, parse, roles, timeout), for HTTP and websocket alike.
 //! - [`error`]: the one API error type, with a stable `extensions.code` per variant.
 //! - [`types`]: output and input types (events, environments, command results, cursors).
 //! - [`query`], [`mutation`], [`subscription`]: the roots.
 //! - [`parse_cache`]: parsed documents of repeated queries.
-//! - [`http`]: `POST /graphql`, GraphiQL on `GET /graphql`, `/graphql/ws`.
+//! - [`http`]: GraphQL over HTTP (`POST`/`GET /graphql`), graphql-transport-ws on `/graphql`
+//!   and `/graphql/ws`, GraphiQL.
 
 pub mod command;
 pub mod contexts;
 pub mod error;
+pub mod executor;
+pub mod guard;
 pub mod http;
 pub mod mutation;
+pub mod nesting;
 pub mod parse_cache;
 pub mod projection_status;
 pub mod query;
@@ -28,7 +37,7 @@ use async_graphql::Schema;
 use commands::CommandBus;
 use sqlx::PgPool;
 
-pub use http::router;
+pub use http::{router, ApiConfig};
 
 /// The schema type served by this crate.
 pub type ApiSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
@@ -50,15 +59,25 @@ pub struct ApiState {
     pub runners: std::sync::Arc<Vec<projections::ProjectionRunner>>,
 }
 
-/// Builds the schema with its limits.
+/// Builds the schema with its limits and introspection on.
 pub fn schema(state: ApiState) -> ApiSchema {
-    Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
-        // Batches the catalog's per-service placements: one query per page, not per entry.
-        .data(contexts::read_models::placement_loader(state.pool.clone()))
-        .data(state)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
+    schema_with(state, true)
+}
+
+/// Builds the schema with its limits; `introspection: false` refuses `__schema` and `__type`.
+pub fn schema_with(state: ApiState, introspection: bool) -> ApiSchema {
+    let builder =
+        Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
+            // Batches the catalog's per-service placements: one query per page, not per entry.
+            .data(contexts::read_models::placement_loader(state.pool.clone()))
+            .data(state)
+            .limit_depth(MAX_DEPTH)
+            .limit_complexity(MAX_COMPLEXITY);
+    if introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
 }
 
 /// The schema in SDL, as committed in `graphql/schema.graphql`.

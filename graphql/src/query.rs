@@ -59,7 +59,7 @@ impl LogQuery {
         let query = format!(
             "SELECT {RECORDED_EVENT_COLUMNS} FROM events \
               WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
-                AND ($4::text[] IS NULL OR tenant_id IS NULL OR tenant_id = ANY($4)) \
+                AND tenant_visible(tenant_id, $4::text[]) \
               ORDER BY sequence LIMIT $5"
         );
         let rows: Vec<RecordedEvent> = sqlx::query_as(&query)
@@ -97,7 +97,7 @@ impl LogQuery {
         let query = format!(
             "SELECT {RECORDED_EVENT_COLUMNS} FROM events \
               WHERE trace_id = $1 AND (transaction_id, global_position) > ($2::text::xid8, $3) \
-                AND ($4::text[] IS NULL OR tenant_id IS NULL OR tenant_id = ANY($4)) \
+                AND tenant_visible(tenant_id, $4::text[]) \
               ORDER BY events.transaction_id, events.global_position LIMIT $5"
         );
         let rows: Vec<RecordedEvent> = sqlx::query_as(&query)

@@ -13,7 +13,9 @@ use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, ErrorExtensions, Object, OutputType, ID};
 use chrono::{DateTime, Utc};
-use commands::RequestContext;
+use commands::{RequestContext, Role};
+
+use crate::command::invalid;
 use sqlx::PgPool;
 
 use crate::error::{ApiError, IntoGraphql};
@@ -69,11 +71,10 @@ impl Loader<String> for PlacementLoader {
     }
 }
 
-fn visible(filter: &Option<Vec<String>>, tenant: Option<&str>) -> bool {
-    match (filter, tenant) {
-        (None, _) | (_, None) | (_, Some("")) => true,
-        (Some(tenants), Some(t)) => tenants.iter().any(|x| x == t),
-    }
+/// Whether a read-model row of `tenant` (`""` or none: shared) is visible to `req`: the
+/// tenant rule of [`RequestContext::can_see`], the same as SQL's `tenant_visible`.
+fn visible(req: &RequestContext, tenant: Option<&str>) -> bool {
+    req.can_see(tenant.filter(|t| !t.is_empty()))
 }
 
 #[ComplexObject]
@@ -91,8 +92,7 @@ impl CatalogEntry {
             .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
             .gql()?
             .unwrap_or_default();
-        let filter = req.tenant_filter();
-        Ok(placements.into_iter().filter(|p| visible(&filter, p.tenant_id.as_deref())).collect())
+        Ok(placements.into_iter().filter(|p| visible(req, p.tenant_id.as_deref())).collect())
     }
 }
 
@@ -190,9 +190,8 @@ impl ReadModelQuery {
             Some(KeyCursor(k)) if k.len() == 3 => Some((k[0].clone(), k[1].clone(), k[2].clone())),
             Some(_) => return Err(ApiError::InvalidInput("malformed cursor".into())).gql(),
         };
-        let filter = req.tenant_filter();
         if let Some(t) = tenant_id.as_deref() {
-            if !visible(&filter, Some(t)) {
+            if !visible(req, Some(t)) {
                 return Ok(Connection::new(after.is_some(), false));
             }
         }
@@ -214,7 +213,7 @@ impl ReadModelQuery {
         // Ordered by (environment, service, tenant) in byte order, as `String`'s `Ord`.
         let rows: Vec<_> = rows
             .into_iter()
-            .filter(|r| visible(&filter, Some(&r.tenant_id)))
+            .filter(|r| visible(req, Some(&r.tenant_id)))
             .filter(|r| {
                 after_key.as_ref().is_none_or(|(e, s, t)| {
                     (r.environment_id.as_str(), r.service_id.as_str(), r.tenant_id.as_str())
@@ -282,7 +281,7 @@ impl ReadModelQuery {
                FROM drift_view \
               WHERE ($1::text IS NULL OR environment_id = $1) AND ($2::text IS NULL OR status = $2) \
                 AND ($3::text IS NULL OR class = $3) \
-                AND ($4::text[] IS NULL OR tenant_id = '' OR tenant_id = ANY($4)) \
+                AND tenant_visible(tenant_id, $4::text[]) \
                 AND ($5::timestamptz IS NULL OR (detected_at, finding_id COLLATE \"C\") < ($5, $6::text)) \
               ORDER BY detected_at DESC, finding_id COLLATE \"C\" DESC LIMIT $7",
         )
@@ -312,7 +311,7 @@ impl ReadModelQuery {
         sqlx::query_as(
             "SELECT environment_id, class, count(*) AS open FROM drift_view \
               WHERE closed_at IS NULL AND ($1::text IS NULL OR environment_id = $1) \
-                AND ($2::text[] IS NULL OR tenant_id = '' OR tenant_id = ANY($2)) \
+                AND tenant_visible(tenant_id, $2::text[]) \
               GROUP BY environment_id, class ORDER BY environment_id COLLATE \"C\", class COLLATE \"C\"",
         )
         .bind(environment_id.map(|e| e.0))
@@ -346,7 +345,7 @@ impl ReadModelQuery {
                FROM health_view \
               WHERE ($1::text IS NULL OR service_id = $1) AND ($2::text IS NULL OR environment_id = $2) \
                 AND ($3::text IS NULL OR tenant_id = $3) \
-                AND ($4::text[] IS NULL OR tenant_id = '' OR tenant_id = ANY($4)) \
+                AND tenant_visible(tenant_id, $4::text[]) \
                 AND ($5::text IS NULL OR health_id COLLATE \"C\" > $5) \
               ORDER BY health_id COLLATE \"C\" LIMIT $6",
         )
@@ -411,7 +410,7 @@ impl ReadModelQuery {
                FROM deployment_history \
               WHERE ($1::text IS NULL OR service_id = $1) AND ($2::text IS NULL OR environment_id = $2) \
                 AND ($3::text IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR status = $4) \
-                AND ($5::text[] IS NULL OR tenant_id = '' OR tenant_id = ANY($5)) \
+                AND tenant_visible(tenant_id, $5::text[]) \
                 AND ($6::timestamptz IS NULL OR (started_at, deployment_id COLLATE \"C\") < ($6, $7::text)) \
               ORDER BY started_at DESC, deployment_id COLLATE \"C\" DESC LIMIT $8",
         )
@@ -429,9 +428,10 @@ impl ReadModelQuery {
         Ok(page(rows, limit, after.is_some(), |r| KeyCursor::at(r.started_at, &r.deployment_id)))
     }
 
-    /// The audit log in global-position order, optionally within `[from, to)`, of one actor and
-    /// tenant, and of some event types. Tenant-scoped callers see their tenants' events and
-    /// platform events (no tenant).
+    /// The audit log in global-position order, optionally within `[from, to)`, of one actor,
+    /// acting role and tenant, and of some event types. An event's tenant is the tenant of the
+    /// aggregate it belongs to; tenant-scoped callers see their tenants' events and those of
+    /// platform-wide and shared aggregates (no tenant).
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn audit_log(
@@ -440,6 +440,8 @@ impl ReadModelQuery {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
         actor: Option<String>,
+        #[graphql(desc = "The role the actor acted as (`PlatformAdmin`, `TenantOperator`, `ControlPlane`, `Worker`).")]
+        actor_role: Option<String>,
         tenant_id: Option<String>,
         event_types: Option<Vec<String>>,
         first: Option<i32>,
@@ -453,14 +455,15 @@ impl ReadModelQuery {
         let after = decode_after::<SequenceCursor>(after).gql()?.map_or(-1, |c| c.0);
         let rows: Vec<AuditEntry> = sqlx::query_as(
             "SELECT global_position, event_id::text AS event_id, aggregate_type, aggregate_id, sequence, event_type, \
-                    NULLIF(tenant_id, '') AS tenant_id, actor, trace_id, recorded_at \
+                    NULLIF(tenant_id, '') AS tenant_id, actor, actor_role, trace_id, recorded_at \
                FROM audit_log \
               WHERE global_position > $1 \
                 AND ($2::timestamptz IS NULL OR recorded_at >= $2) AND ($3::timestamptz IS NULL OR recorded_at < $3) \
                 AND ($4::text IS NULL OR actor = $4) AND ($5::text IS NULL OR tenant_id = $5) \
                 AND ($6::text[] IS NULL OR event_type = ANY($6)) \
-                AND ($7::text[] IS NULL OR tenant_id IS NULL OR tenant_id = '' OR tenant_id = ANY($7)) \
-              ORDER BY global_position LIMIT $8",
+                AND tenant_visible(tenant_id, $7::text[]) \
+                AND ($8::text IS NULL OR actor_role = $8) \
+              ORDER BY global_position LIMIT $9",
         )
         .bind(after)
         .bind(from)
@@ -469,6 +472,7 @@ impl ReadModelQuery {
         .bind(tenant_id)
         .bind(event_types)
         .bind(req.tenant_filter())
+        .bind(actor_role.map(|r| r.parse::<Role>().map(Role::as_str)).transpose().map_err(|e| invalid(e)).gql()?)
         .bind(limit as i64 + 1)
         .fetch_all(&state.pool)
         .await

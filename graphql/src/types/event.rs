@@ -42,13 +42,22 @@ impl Event {
     async fn trace_id(&self) -> Option<&str> {
         self.0.envelope(keys::TRACE_ID)
     }
-    /// Tenant, none for platform-wide facts.
+    /// The tenant of the aggregate the event belongs to; none for platform-wide and shared
+    /// aggregates.
     async fn tenant_id(&self) -> Option<&str> {
         self.0.envelope(keys::TENANT_ID)
     }
-    /// Who issued the command.
+    /// The tenant the caller acted for, when it acted for exactly one.
+    async fn acting_tenant_id(&self) -> Option<&str> {
+        self.0.envelope(keys::ACTING_TENANT_ID)
+    }
+    /// Who issued the command (the token's subject).
     async fn actor(&self) -> Option<&str> {
         self.0.envelope(keys::ACTOR)
+    }
+    /// The role the actor acted as (`PlatformAdmin`, `TenantOperator`, ...).
+    async fn actor_role(&self) -> Option<&str> {
+        self.0.envelope(keys::ACTOR_ROLE)
     }
     /// Groups the commands of one business flow.
     async fn correlation_id(&self) -> Option<&str> {

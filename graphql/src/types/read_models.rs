@@ -246,10 +246,13 @@ pub struct AuditEntry {
     pub sequence: i64,
     /// Event type.
     pub event_type: String,
-    /// The tenant; null for platform events.
+    /// The tenant of the aggregate the event belongs to; null for platform-wide and shared
+    /// aggregates.
     pub tenant_id: Option<String>,
-    /// Who caused it.
+    /// Who caused it (the token's subject).
     pub actor: Option<String>,
+    /// The role the actor acted as; null for events written before roles were recorded.
+    pub actor_role: Option<String>,
     /// Trace id.
     pub trace_id: Option<String>,
     /// When it was recorded.
