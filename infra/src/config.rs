@@ -24,6 +24,9 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Replay the whole log into a projection (all of them when none is named).
     Rebuild(RebuildArgs),
+    /// Mint a bearer token signed with the local signing key (`APP_AUTH_SIGNING_KEY`), for
+    /// GraphiQL and scripts against a server configured with the same key.
+    Token(TokenArgs),
 }
 
 /// Where the database is.
@@ -47,12 +50,108 @@ pub struct DatabaseArgs {
 /// `serve` settings.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address of the API (`/graphql`). Without authentication it must be a loopback address.
     #[arg(long, env = "APP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address of the operations listener: `/metrics`, `/healthz`, `/readyz` (kept off the
+    /// API's listener so metrics are not served to API callers).
+    #[arg(long, env = "APP_OPS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub ops_listen: SocketAddr,
+    /// Who callers are.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Limits on what callers send.
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Database settings.
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+/// Authentication. With neither an issuer nor a signing key, `serve` runs in development mode:
+/// identity from headers, loopback only.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// OIDC issuer whose tokens are accepted, e.g. `https://login.microsoftonline.com/<tenant
+    /// id>/v2.0` for Microsoft Entra ID; its keys come from its discovery document's JWKS.
+    #[arg(long, env = "APP_AUTH_ISSUER")]
+    pub issuer: Option<String>,
+    /// Audience tokens must name (`aud`): the API's application id URI or client id.
+    #[arg(long, env = "APP_AUTH_AUDIENCE", default_value = "runtime-platform")]
+    pub audience: String,
+    /// Discovery document URL, when not `<issuer>/.well-known/openid-configuration`.
+    #[arg(long, env = "APP_AUTH_DISCOVERY_URL")]
+    pub discovery_url: Option<String>,
+    /// A local HS256 signing key (at least 32 bytes) instead of an issuer: tokens minted by
+    /// `runtime-platform token` with the same key are accepted.
+    #[arg(long, env = "APP_AUTH_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+    /// Issuer of locally minted tokens.
+    #[arg(long, env = "APP_AUTH_LOCAL_ISSUER", default_value = "runtime-platform-local")]
+    pub local_issuer: String,
+    /// Claim naming the caller (Entra ID: `oid`, stable across applications).
+    #[arg(long, env = "APP_AUTH_SUBJECT_CLAIM", default_value = "sub")]
+    pub subject_claim: String,
+    /// Claim listing the caller's roles (Entra ID app roles: `roles`).
+    #[arg(long, env = "APP_AUTH_ROLES_CLAIM", default_value = "roles")]
+    pub roles_claim: String,
+    /// Claim listing the tenants a TenantOperator operates.
+    #[arg(long, env = "APP_AUTH_TENANTS_CLAIM", default_value = "tenants")]
+    pub tenants_claim: String,
+    /// Clock skew tolerated on `exp` / `nbf`, in seconds (at most 300).
+    #[arg(long, env = "APP_AUTH_LEEWAY_SECONDS", default_value_t = 60)]
+    pub leeway_seconds: u64,
+    /// Least time between two JWKS fetches caused by tokens with an unknown key id.
+    #[arg(long, env = "APP_AUTH_UNKNOWN_KID_COOLDOWN_SECONDS", default_value_t = 60)]
+    pub unknown_kid_cooldown_seconds: u64,
+}
+
+/// Limits on requests.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Sustained requests per second per caller (token subject); 0 switches the limit off.
+    #[arg(long, env = "APP_RATE_PER_SECOND", default_value_t = 2_000)]
+    pub rate_per_second: u32,
+    /// Requests a caller may send at once above its sustained rate.
+    #[arg(long, env = "APP_RATE_BURST", default_value_t = 4_000)]
+    pub rate_burst: u32,
+    /// Longest a query or mutation may run, in seconds.
+    #[arg(long, env = "APP_OPERATION_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub operation_timeout_seconds: u64,
+    /// Whether introspection (`__schema`, `__type`; GraphiQL's schema view) answers.
+    #[arg(long, env = "APP_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// A JSON file of allowed documents (an array of documents, or an object from SHA-256 hex
+    /// to document); when set, nothing else runs.
+    #[arg(long, env = "APP_PERSISTED_QUERIES")]
+    pub persisted_queries: Option<PathBuf>,
+}
+
+/// `token` settings.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The caller's name (`sub`).
+    #[arg(long, default_value = "developer")]
+    pub subject: String,
+    /// A role to grant (repeatable): PlatformAdmin, TenantOperator, ControlPlane,
+    /// GovernanceAuditor, Worker.
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// A tenant the caller operates (repeatable; a TenantOperator needs one).
+    #[arg(long = "tenant")]
+    pub tenants: Vec<String>,
+    /// How long the token is valid, in seconds.
+    #[arg(long, default_value_t = 8 * 3600)]
+    pub ttl_seconds: u64,
+    /// The signing key, as `serve` has it.
+    #[arg(long, env = "APP_AUTH_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: String,
+    /// Issuer, as `serve` has it.
+    #[arg(long, env = "APP_AUTH_LOCAL_ISSUER", default_value = "runtime-platform-local")]
+    pub local_issuer: String,
+    /// Audience, as `serve` has it.
+    #[arg(long, env = "APP_AUTH_AUDIENCE", default_value = "runtime-platform")]
+    pub audience: String,
 }
 
 /// `rebuild` settings.

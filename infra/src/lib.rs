@@ -1,13 +1,15 @@
 //! The host: configuration, PostgreSQL wiring, the HTTP server and the CLI's building blocks.
 //!
 //! Layout:
+//! - [`auth`]: settings -> the API's authentication mode and limits; token minting.
 //! - [`config`]: the CLI and its settings (flags, with `APP_*`/`DATABASE_URL` env overrides).
 //! - [`local_postgres`]: a private PostgreSQL cluster for `serve` without `DATABASE_URL`.
 //! - [`database`]: pool, embedded migrations, readiness.
-//! - [`server`]: the axum app (`/graphql`, `/healthz`, `/readyz`) and the background
-//!   projection runners.
+//! - [`server`]: the API routes (`/graphql`), the operations routes (`/healthz`, `/readyz`,
+//!   `/metrics`, on their own listener) and the background projection runners.
 //! - [`telemetry`]: Prometheus metrics on `/metrics`.
 
+pub mod auth;
 pub mod config;
 pub mod database;
 pub mod local_postgres;

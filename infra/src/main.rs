@@ -17,21 +17,51 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
+            let api_config = infra::auth::api_config(&args.auth, &args.limits).await?;
+            if api_config.auth.is_development() && !args.listen.ip().is_loopback() {
+                anyhow::bail!(
+                    "refusing to serve {} without authentication: development mode (identity from headers) \
+                     binds to loopback only; set APP_AUTH_ISSUER (OIDC, e.g. Entra ID) or APP_AUTH_SIGNING_KEY",
+                    args.listen
+                );
+            }
             let pool = open_database(&args.database).await?;
             let platform = Platform::new(pool);
             let (stop, shutdown) = watch::channel(false);
             let runners = platform.start_projections(shutdown).await.context("starting the projections")?;
             let listener =
                 tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-            tracing::info!(address = %listener.local_addr()?, "serving GraphQL on /graphql (GraphiQL: GET /graphql)");
-            axum::serve(listener, platform.app())
+            let ops_listener = tokio::net::TcpListener::bind(args.ops_listen)
+                .await
+                .with_context(|| format!("binding the operations listener {}", args.ops_listen))?;
+            if api_config.auth.is_development() {
+                tracing::warn!(
+                    "DEVELOPMENT MODE: no authentication configured; callers are who their x-actor / x-roles / \
+                     x-tenant-id headers say (default: PlatformAdmin). Loopback only. Set APP_AUTH_ISSUER or \
+                     APP_AUTH_SIGNING_KEY for anything else."
+                );
+            }
+            tracing::info!(
+                address = %listener.local_addr()?,
+                ops = %ops_listener.local_addr()?,
+                "serving GraphQL on /graphql (GraphiQL: GET /graphql); /metrics, /healthz, /readyz on the ops address"
+            );
+            let ops = tokio::spawn({
+                let app = platform.ops();
+                async move { axum::serve(ops_listener, app).with_graceful_shutdown(shutdown_signal()).await }
+            });
+            axum::serve(listener, platform.api(api_config))
                 .with_graceful_shutdown(shutdown_signal())
                 .await
                 .context("serving HTTP")?;
             let _ = stop.send(true);
+            ops.abort();
             for runner in runners {
                 let _ = runner.await;
             }
+        }
+        Command::Token(args) => {
+            println!("{}", infra::auth::mint(&args)?);
         }
         Command::Migrate(args) => {
             open_database(&args).await?;

@@ -37,14 +37,26 @@ impl Platform {
         Self { pool, bus, runners }
     }
 
-    /// The HTTP app: the GraphQL routes plus `/healthz` (the process answers), `/readyz`
-    /// (database reachable and every migration applied) and `/metrics` (Prometheus).
+    /// The API in development mode (identity from headers) with the default limits: what
+    /// tests and benchmarks drive.
     pub fn app(&self) -> Router {
-        let api = graphql::ApiState {
+        self.api(graphql::ApiConfig::development())
+    }
+
+    /// The API listener's routes: GraphQL (HTTP and websocket) and GraphiQL, under `config`.
+    pub fn api(&self, config: graphql::ApiConfig) -> Router {
+        let state = graphql::ApiState {
             bus: self.bus.clone(),
             pool: self.pool.clone(),
             runners: Arc::new(self.runners.clone()),
         };
+        graphql::router(state, config)
+    }
+
+    /// The operations listener's routes: `/healthz` (the process answers), `/readyz`
+    /// (database reachable and every migration applied) and `/metrics` (Prometheus). Served on
+    /// their own address so that API callers, whatever their role, never see them.
+    pub fn ops(&self) -> Router {
         let probes = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
@@ -58,7 +70,7 @@ impl Platform {
                 async move { crate::telemetry::render(&handle, &runners).await }
             }),
         );
-        graphql::router(api).merge(probes).merge(metrics)
+        probes.merge(metrics)
     }
 
     /// The runner of the projection called `name`.
