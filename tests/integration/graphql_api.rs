@@ -103,13 +103,14 @@ async fn history_and_trace_return_the_events_with_their_envelope() {
         .gql_with(
             REQUEST_ENVIRONMENT,
             json!({ "input": environment_input("crm", "eu", "TEST") }),
-            &[("traceparent", TRACEPARENT), ("x-actor", "user:alice@example.com"), ("x-tenant-id", "contoso")],
+            &[("traceparent", TRACEPARENT), ("x-actor", "user:alice@example.com"), ("x-roles", "ControlPlane")],
         )
         .await;
     let id = created["data"]["requestEnvironment"]["aggregateId"].as_str().unwrap().to_owned();
     let event = &created["data"]["requestEnvironment"]["events"][0];
     assert_eq!(event["traceId"], TRACE_ID);
-    assert_eq!(event["tenantId"], "contoso");
+    assert!(event["tenantId"].is_null(), "environments are platform-wide: {event}");
+    assert_eq!(event["actorRole"], "ControlPlane");
     assert_eq!(event["actor"], "user:alice@example.com");
     assert_eq!(event["correlationId"], TRACE_ID);
     assert!(event["eventId"]
@@ -169,6 +170,19 @@ async fn history_and_trace_return_the_events_with_their_envelope() {
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "trace is in log order: {order:?}");
 
+    // A contoso binding joins the trace, sent by an operator acting for no tenant: its event
+    // is contoso's all the same.
+    let bound = app
+        .gql_with(
+            "mutation($i: BindTenantInput!) { bindTenant(input: $i) { events { tenantId actingTenantId } } }",
+            json!({ "i": { "tenantId": "contoso", "environmentId": id, "isolation": "SHARED",
+                           "workloadIdentityClientId": "0b3c1f7e-8a8e-4c55-9d1a-7f0c6b2a9e11", "networkPolicy": { "kind": "DENY_CROSS_TENANT" },
+                           "dataPartition": "contoso", "quotas": { "cpuMillicores": 1000, "memoryMib": 1024, "replicas": 2, "storageGib": 1, "requestsPerSecond": 10 } } }),
+            &[("traceparent", TRACEPARENT)],
+        )
+        .await;
+    let event = &bound["data"]["bindTenant"]["events"][0];
+    assert_eq!((event["tenantId"].as_str(), event["actingTenantId"].as_str()), (Some("contoso"), None), "{bound}");
     // Another tenant sees the platform-wide events of the trace (no tenant), none of contoso's.
     let foreign = app
         .gql_with(
@@ -178,7 +192,7 @@ async fn history_and_trace_return_the_events_with_their_envelope() {
         )
         .await;
     let edges = foreign["data"]["trace"]["edges"].as_array().unwrap();
-    assert_eq!(edges.len(), 2, "{foreign}");
+    assert_eq!(edges.len(), 3, "{foreign}");
     assert!(edges.iter().all(|e| e["node"]["tenantId"].is_null()), "{foreign}");
     let own = app
         .gql_with(
@@ -187,7 +201,7 @@ async fn history_and_trace_return_the_events_with_their_envelope() {
             &[("x-tenant-id", "contoso")],
         )
         .await;
-    assert_eq!(own["data"]["trace"]["edges"].as_array().unwrap().len(), 3, "{own}");
+    assert_eq!(own["data"]["trace"]["edges"].as_array().unwrap().len(), 4, "{own}");
     // Environments are platform-wide (a product's, not a tenant's): every tenant sees them.
     let shared = app.gql_with(ENVIRONMENT, json!({ "id": id }), &[("x-tenant-id", "fabrikam")]).await;
     assert_eq!(shared["data"]["environment"]["version"], 2, "{shared}");
@@ -311,7 +325,7 @@ async fn environments_page_by_stage_and_survive_a_restart() {
     // Restart: a new process over the same database sees the same data.
     drop(app);
     let restarted = TestApp::start(db.pool.clone()).await;
-    let (status, _) = restarted.get("/readyz").await;
+    let (status, _) = restarted.get_ops("/readyz").await;
     assert_eq!(status, 200);
     let all_after =
         restarted.gql("{ environments(first: 50) { edges { node { id name version status } } } }", json!({})).await;
@@ -388,8 +402,8 @@ async fn a_query_with_min_position_reads_its_own_write_and_projection_status_sho
 async fn probes_and_graphiql_answer() {
     let db = TestDb::new().await;
     let app = TestApp::start(db.pool.clone()).await;
-    assert_eq!(app.get("/healthz").await, (axum::http::StatusCode::OK, "ok".to_owned()));
-    let (status, body) = app.get("/readyz").await;
+    assert_eq!(app.get_ops("/healthz").await, (axum::http::StatusCode::OK, "ok".to_owned()));
+    let (status, body) = app.get_ops("/readyz").await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app.get("/graphql").await;
     assert_eq!(status, 200);
@@ -400,8 +414,11 @@ async fn probes_and_graphiql_answer() {
     assert!(r["errors"].is_null(), "{r}");
     assert_eq!(r["data"]["__schema"]["mutationType"]["name"], "MutationRoot");
     app.gql(REQUEST_ENVIRONMENT, json!({ "input": environment_input("metrics", "main", "DEV") })).await;
-    let (status, body) = app.get("/metrics").await;
+    let (status, body) = app.get_ops("/metrics").await;
     assert_eq!(status, 200);
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(app.get(path).await.0, 404, "{path} is not served on the API listener");
+    }
     assert!(body.contains("projection_lag_events{projection=\"environments\"}"), "{body}");
     assert!(body.contains("commands_total"), "{body}");
     // Not ready while a migration is missing.
@@ -409,7 +426,7 @@ async fn probes_and_graphiql_answer() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let (status, body) = app.get("/readyz").await;
+    let (status, body) = app.get_ops("/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("migration"));
 }

@@ -3,6 +3,7 @@
 mod bus;
 mod graphql_api;
 mod log_reader;
+mod ownership;
 mod projection_runner;
 mod read_models;
 mod read_queries;

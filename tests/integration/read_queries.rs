@@ -13,9 +13,12 @@ async fn run(app: &TestApp, mutation: &str, variables: Value) -> Value {
     run_as(app, mutation, variables, &[]).await
 }
 
-/// Runs `mutation` with extra headers (e.g. `x-tenant-id`, which stamps the events' tenant).
+/// Runs `mutation` with extra headers (e.g. another `x-actor`).
 async fn run_as(app: &TestApp, mutation: &str, variables: Value, headers: &[(&str, &str)]) -> Value {
-    let headers = [&[("x-actor", "user:platform-engineer")], headers].concat();
+    let mut headers = headers.to_vec();
+    if !headers.iter().any(|(k, _)| *k == "x-actor") {
+        headers.push(("x-actor", "user:platform-engineer"));
+    }
     let response = app.gql_with(mutation, variables, &headers).await;
     assert!(response["errors"].is_null(), "{mutation}: {response}");
     response["data"].as_object().unwrap().values().next().unwrap().clone()
@@ -157,9 +160,11 @@ const DEPLOYMENTS: &str = "query($service: ID, $env: ID, $tenant: String, $statu
     edges { node { deploymentId serviceId tenantId version status rollbackOf rollbackTarget startedAt finishedAt } }
     pageInfo { hasNextPage endCursor } } }";
 
+const AUDIT_BY_ROLE: &str = "query($role: String) {
+  auditLog(actorRole: $role, first: 200) { edges { cursor node { aggregateId actorRole } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
 const AUDIT: &str = "query($from: DateTime, $to: DateTime, $actor: String, $tenant: String, $types: [String!], $first: Int, $after: String, $min: String) {
   auditLog(from: $from, to: $to, actor: $actor, tenantId: $tenant, eventTypes: $types, first: $first, after: $after, minPosition: $min) {
-    edges { cursor node { globalPosition eventId aggregateType aggregateId sequence eventType tenantId actor traceId recordedAt } }
+    edges { cursor node { globalPosition eventId aggregateType aggregateId sequence eventType tenantId actor actorRole traceId recordedAt } }
     pageInfo { hasNextPage hasPreviousPage endCursor } } }";
 
 #[tokio::test]
@@ -219,8 +224,8 @@ async fn read_model_queries_over_a_release_story() {
 
     // Drift: a version drift for contoso, a configuration drift for fabrikam, a shared one.
     let detect = format!("mutation($i: DetectDriftInput!) {{ detectDrift(input: $i) {RESULT} }}");
-    let drift_contoso = id(&run_as(&app, &detect, json!({ "i": { "environmentId": env, "serviceId": api, "tenantId": "contoso", "class": "VERSION", "desired": "1.0.0", "observed": "2.0.0" } }), &[("x-tenant-id", "contoso")]).await);
-    let drift_fabrikam = id(&run_as(&app, &detect, json!({ "i": { "environmentId": env, "serviceId": worker, "tenantId": "fabrikam", "class": "CONFIGURATION", "desired": "a", "observed": "b" } }), &[("x-tenant-id", "fabrikam")]).await);
+    let drift_contoso = id(&run_as(&app, &detect, json!({ "i": { "environmentId": env, "serviceId": api, "tenantId": "contoso", "class": "VERSION", "desired": "1.0.0", "observed": "2.0.0" } }), &[("x-actor", "worker:drift-detection"), ("x-roles", "Worker")]).await);
+    let drift_fabrikam = id(&run_as(&app, &detect, json!({ "i": { "environmentId": env, "serviceId": worker, "tenantId": "fabrikam", "class": "CONFIGURATION", "desired": "a", "observed": "b" } }), &[("x-actor", "worker:drift-detection"), ("x-roles", "Worker")]).await);
     let drift_shared = id(&run(&app, &detect, json!({ "i": { "environmentId": env, "resource": "kube-system/deployment/coredns", "class": "VERSION", "desired": "1.11", "observed": "1.10" } })).await);
 
     app.settle().await;
@@ -418,7 +423,10 @@ async fn read_model_queries_over_a_release_story() {
     assert_eq!(rows.len() as i64, events);
     let positions: Vec<i64> = rows.iter().map(|r| r["globalPosition"].as_i64().unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]));
-    assert!(rows.iter().all(|r| r["actor"] == "user:platform-engineer"), "{all}");
+    assert!(
+        rows.iter().all(|r| r["actor"] == "user:platform-engineer" || r["actor"] == "worker:drift-detection"),
+        "{all}"
+    );
     let started = query(&app, AUDIT, json!({ "types": ["DeploymentStarted"] }), &[]).await;
     assert_eq!(field(&started, "aggregateId"), vec![v1.clone(), v2.clone()]);
     assert_eq!(
@@ -429,14 +437,32 @@ async fn read_model_queries_over_a_release_story() {
     assert!(nodes(&query(&app, AUDIT, json!({ "to": before_all }), &[]).await).is_empty());
     let late = query(&app, AUDIT, json!({ "from": middle, "types": ["DeploymentStarted"] }), &[]).await;
     assert_eq!(field(&late, "aggregateId"), vec![v2.clone()]);
+    // An event belongs to its aggregate's tenant, whoever sent the command: contoso's
+    // deployments were started by a platform engineer with no tenant, and still fabrikam sees
+    // none of their events; what it sees without a tenant is platform-wide or shared.
     let fab_rows = nodes(&query(&app, AUDIT, json!({ "first": 200 }), fabrikam).await);
     assert!(!fab_rows.is_empty());
+    assert!(fab_rows.iter().all(|r| r["tenantId"].is_null() || r["tenantId"] == "fabrikam"), "{fab_rows:?}");
+    let contoso_owned = [&v1, &v2, &drift_contoso];
     assert!(
-        fab_rows.iter().all(|r| r["tenantId"].is_null() || r["tenantId"] == "fabrikam"),
-        "fabrikam sees its own and platform events"
+        fab_rows.iter().all(|r| !contoso_owned.iter().any(|id| r["aggregateId"] == json!(id))),
+        "no event of a contoso aggregate reaches fabrikam: {fab_rows:?}"
     );
+    let shared = |r: &&Value| {
+        matches!(r["aggregateType"].as_str(), Some("RuntimeEnvironment" | "RuntimeService"))
+            || r["aggregateId"] == json!(drift_shared)
+    };
+    assert!(fab_rows.iter().filter(|r| r["tenantId"].is_null()).all(|r| shared(&r)), "{fab_rows:?}");
     assert!(fab_rows.iter().any(|r| r["tenantId"].is_null()) && fab_rows.iter().any(|r| r["tenantId"] == "fabrikam"));
-    assert!(rows.iter().any(|r| r["tenantId"] == "contoso"));
+    let v1_events: Vec<&Value> = rows.iter().filter(|r| r["aggregateId"] == json!(v1)).collect();
+    assert!(!v1_events.is_empty() && v1_events.iter().all(|r| r["tenantId"] == "contoso"), "{v1_events:?}");
+    assert!(v1_events.iter().all(|r| r["actorRole"] == "PlatformAdmin"), "{v1_events:?}");
+    let by_role = query(&app, AUDIT_BY_ROLE, json!({ "role": "worker" }), &[]).await;
+    assert_eq!(
+        field(&by_role, "aggregateId").into_iter().collect::<std::collections::BTreeSet<_>>(),
+        [drift_contoso.clone(), drift_fabrikam.clone()].into_iter().collect(),
+        "auditLog filters by acting role"
+    );
     assert!(nodes(&query(&app, AUDIT, json!({ "tenant": "contoso" }), fabrikam).await).is_empty());
     let first = query(&app, AUDIT, json!({ "first": 1 }), &[]).await;
     assert_eq!(first["pageInfo"]["hasNextPage"], true);

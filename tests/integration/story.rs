@@ -493,14 +493,23 @@ async fn bad_input_across_the_contexts_is_refused_with_typed_errors_and_writes_n
         assert_eq!(error_code(&response), Some(code), "{query}: {response}");
     }
     assert_eq!(db.event_count().await, before, "no refused request wrote an event");
-    // The same tenant may act on its own binding.
+    // Activating a binding is the platform's (or the Control Plane's) to report, not the
+    // tenant operator's; suspending its own tenant is the tenant operator's to decide.
+    let activate = "mutation($id: ID!) { activateTenantBinding(id: $id) { version } }";
+    let refused = story.app.gql_with(activate, json!({ "id": contoso }), &[("x-tenant-id", "contoso")]).await;
+    assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");
+    let activated = story.app.gql_with(activate, json!({ "id": contoso }), &[]).await;
+    assert!(activated["errors"].is_null(), "{activated}");
     let own = story
         .app
         .gql_with(
-            "mutation($id: ID!) { activateTenantBinding(id: $id) { version } }",
+            "mutation($id: ID!) { suspendTenantBinding(id: $id, reason: \"maintenance\") { version events { tenantId actingTenantId actorRole } } }",
             json!({ "id": contoso }),
             &[("x-tenant-id", "contoso")],
         )
         .await;
     assert!(own["errors"].is_null(), "{own}");
+    let event = &own["data"]["suspendTenantBinding"]["events"][0];
+    assert_eq!((event["tenantId"].as_str(), event["actingTenantId"].as_str()), (Some("contoso"), Some("contoso")));
+    assert_eq!(event["actorRole"], "TenantOperator");
 }

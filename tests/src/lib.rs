@@ -20,6 +20,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 pub mod drive;
+pub mod world;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -150,20 +151,29 @@ pub async fn settle(pool: &PgPool, runners: &[projections::ProjectionRunner]) {
 pub struct TestApp {
     /// The wired platform (bus, runners).
     pub platform: Platform,
-    /// The router under test.
+    /// The API router under test.
     pub router: axum::Router,
+    /// The operations router (`/healthz`, `/readyz`, `/metrics`).
+    pub ops: axum::Router,
     /// Stops the background runners when dropped or sent `true`.
     pub stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl TestApp {
-    /// Wires the app over `pool` and starts its projections in the background, like `serve`.
+    /// Wires the app over `pool` and starts its projections in the background, like `serve`
+    /// in development mode (identity from headers).
     pub async fn start(pool: PgPool) -> Self {
+        Self::start_with(pool, graphql::ApiConfig::development()).await
+    }
+
+    /// Like [`TestApp::start`], with the API configured by `config` (e.g. token authentication).
+    pub async fn start_with(pool: PgPool, config: graphql::ApiConfig) -> Self {
         let platform = Platform::new(pool);
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         platform.start_projections(shutdown).await.expect("start projections");
-        let router = platform.app();
-        Self { platform, router, stop }
+        let router = platform.api(config);
+        let ops = platform.ops();
+        Self { platform, router, ops, stop }
     }
 
     /// The command bus.
@@ -205,9 +215,18 @@ impl TestApp {
         self.post(json!({ "query": query, "variables": variables }), headers).await.1
     }
 
-    /// A GET on `path`, returning status and body text.
+    /// A GET on `path` of the API router, returning status and body text.
     pub async fn get(&self, path: &str) -> (StatusCode, String) {
-        let response = self.router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        Self::get_on(&self.router, path).await
+    }
+
+    /// A GET on `path` of the operations router.
+    pub async fn get_ops(&self, path: &str) -> (StatusCode, String) {
+        Self::get_on(&self.ops, path).await
+    }
+
+    async fn get_on(router: &axum::Router, path: &str) -> (StatusCode, String) {
+        let response = router.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap();
         (status, String::from_utf8_lossy(&bytes).into_owned())
@@ -251,6 +270,6 @@ pub fn environment_input(product: &str, name: &str, stage: &str) -> Value {
 pub const REQUEST_ENVIRONMENT: &str = "mutation($input: RequestEnvironmentInput!, $options: CommandOptionsInput) {
   requestEnvironment(input: $input, options: $options) {
     aggregateId version traceId deduplicated position
-    events { eventId eventType sequence traceId tenantId actor correlationId causationId position }
+    events { eventId eventType sequence traceId tenantId actor actorRole correlationId causationId position }
   }
 }";
