@@ -24,7 +24,9 @@ pub async fn api_config(auth: &AuthArgs, limits: &LimitArgs) -> anyhow::Result<A
         roles: auth.roles_claim.clone(),
         tenants: auth.tenants_claim.clone(),
     };
-    let authentication = match (&auth.issuer, &auth.signing_key) {
+    // An empty variable (`APP_AUTH_SIGNING_KEY=`) means unset, as shells and manifests write it.
+    let set = |v: &Option<String>| v.as_ref().filter(|s| !s.trim().is_empty()).cloned();
+    let authentication = match (&set(&auth.issuer), &set(&auth.signing_key)) {
         (Some(_), Some(_)) => anyhow::bail!("set APP_AUTH_ISSUER or APP_AUTH_SIGNING_KEY, not both"),
         (Some(issuer), None) => {
             let mut settings = OidcSettings::new(issuer.clone(), auth.audience.clone());
@@ -76,4 +78,72 @@ pub fn mint(args: &TokenArgs) -> anyhow::Result<String> {
     let tenants: Vec<TenantId> = args.tenants.iter().map(|t| TenantId::parse(t)).collect::<Result<_, _>>()?;
     identity::mint_local(&key, &args.subject, &roles, &tenants, Duration::from_secs(args.ttl_seconds))
         .map_err(|e| anyhow::anyhow!("minting: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::config::{Cli, Command};
+
+    fn serve(args: &[&str]) -> (AuthArgs, LimitArgs) {
+        let mut argv = vec!["runtime-platform", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(s) => (s.auth, s.limits),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn no_issuer_and_no_key_is_development_mode_and_both_is_refused() {
+        let (auth, limits) = serve(&[]);
+        assert!(api_config(&auth, &limits).await.unwrap().auth.is_development());
+        let (auth, limits) = serve(&["--signing-key", ""]);
+        assert!(api_config(&auth, &limits).await.unwrap().auth.is_development(), "empty means unset");
+        let key = "k".repeat(32);
+        let (auth, limits) = serve(&["--signing-key", &key]);
+        assert!(!api_config(&auth, &limits).await.unwrap().auth.is_development());
+        let (auth, limits) = serve(&["--signing-key", &key, "--issuer", "https://login.example/x/v2.0"]);
+        assert!(api_config(&auth, &limits).await.is_err());
+        let (auth, limits) = serve(&["--signing-key", "short"]);
+        assert!(api_config(&auth, &limits).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_minted_token_verifies_with_the_servers_key() {
+        let key = "s".repeat(40);
+        let cli = Cli::try_parse_from([
+            "runtime-platform",
+            "token",
+            "--role",
+            "tenant-operator",
+            "--tenant",
+            "contoso",
+            "--signing-key",
+            &key,
+        ])
+        .unwrap();
+        let Command::Token(args) = cli.command else { panic!() };
+        let token = mint(&args).unwrap();
+        let (auth, limits) = serve(&["--signing-key", &key]);
+        let Authentication::Token(verifier) = api_config(&auth, &limits).await.unwrap().auth else { panic!() };
+        let identity = verifier.verify(&token).await.unwrap();
+        assert!(identity.roles.contains(&Role::TenantOperator));
+        assert_eq!(identity.tenants.iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["contoso"]);
+        let (other, limits) = serve(&["--signing-key", &"o".repeat(40)]);
+        let Authentication::Token(other) = api_config(&other, &limits).await.unwrap().auth else { panic!() };
+        assert!(other.verify(&token).await.is_err(), "another key refuses it");
+    }
+
+    #[tokio::test]
+    async fn limits_come_from_the_settings() {
+        let (auth, limits) =
+            serve(&["--rate-per-second", "0", "--introspection", "false", "--operation-timeout-seconds", "5"]);
+        let config = api_config(&auth, &limits).await.unwrap();
+        assert!(config.limits.rate_per_second.is_none());
+        assert!(!config.introspection);
+        assert_eq!(config.limits.timeout, Duration::from_secs(5));
+    }
 }
