@@ -42,17 +42,15 @@ pub struct Identity {
     /// The subject claim, as the issuer spelled it.
     pub subject: String,
     /// The actor the envelope records: `control-plane:<subject>`, `worker:<subject>` or
-    /// `user:<preferred_username | email | subject>`.
+    /// `user:<subject>`. Always the subject: it is stable (Entra's `oid`), while a user name
+    /// or an email can be changed or handed to someone else, and the audit log must name the
+    /// same principal forever.
     pub actor: Actor,
     /// The platform roles the token grants (never empty).
     pub roles: BTreeSet<Role>,
     /// The tenants the token names (never empty for a TenantOperator).
     pub tenants: BTreeSet<TenantId>,
 }
-
-/// Claims naming a person, in the order they are preferred for a `user:` actor's name: they
-/// are what people recognise in the audit log, where an object id is not.
-const USER_NAME_CLAIMS: [&str; 2] = ["preferred_username", "email"];
 
 /// Builds the identity from verified claims.
 pub(crate) fn identity_from_claims(claims: &Map<String, Value>, names: &ClaimNames) -> Result<Identity, AuthError> {
@@ -97,12 +95,7 @@ pub(crate) fn identity_from_claims(claims: &Map<String, Value>, names: &ClaimNam
     } else if roles.contains(&Role::Worker) {
         Actor::parse(&format!("worker:{subject}")).map_err(|_| invalid_subject())?
     } else {
-        let named = USER_NAME_CLAIMS.into_iter().find_map(|claim| match claims.get(claim) {
-            Some(Value::String(name)) if !name.is_empty() => Some((claim, name.as_str())),
-            _ => None,
-        });
-        let (claim, name) = named.unwrap_or((names.subject.as_str(), subject.as_str()));
-        Actor::parse(&format!("user:{name}")).map_err(|_| AuthError::InvalidSubject { claim: claim.to_owned() })?
+        Actor::parse(&format!("user:{subject}")).map_err(|_| invalid_subject())?
     };
 
     Ok(Identity { subject, actor, roles, tenants })
@@ -201,15 +194,11 @@ mod tests {
     }
 
     #[test]
-    fn a_user_actor_prefers_the_user_name_then_the_email_then_the_subject() {
+    fn the_actor_is_the_stable_subject_never_a_changeable_user_name() {
         let both = json!({"sub": "0b1c", "roles": ["PlatformAdmin"], "preferred_username": "alice@contoso.com", "email": "a@c.com"});
-        assert_eq!(identity(both).unwrap().actor.as_str(), "user:alice@contoso.com");
-        let email = json!({"sub": "0b1c", "roles": ["PlatformAdmin"], "email": "a@c.com"});
-        assert_eq!(identity(email).unwrap().actor.as_str(), "user:a@c.com");
-        let neither = json!({"sub": "0b1c", "roles": ["PlatformAdmin"], "preferred_username": ""});
-        assert_eq!(identity(neither).unwrap().actor.as_str(), "user:0b1c");
-        let invalid = json!({"sub": "0b1c", "roles": ["PlatformAdmin"], "preferred_username": "Alice Smith"});
-        assert_eq!(identity(invalid), Err(AuthError::InvalidSubject { claim: "preferred_username".into() }));
+        assert_eq!(identity(both).unwrap().actor.as_str(), "user:0b1c");
+        let invalid = json!({"sub": "Alice Smith", "roles": ["PlatformAdmin"]});
+        assert_eq!(identity(invalid), Err(AuthError::InvalidSubject { claim: "sub".into() }));
     }
 
     #[test]
