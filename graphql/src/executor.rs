@@ -193,10 +193,11 @@ pub enum Method {
 }
 
 impl GuardedSchema {
-    /// Guards `schema` with `limits`.
-    pub fn new(schema: ApiSchema, limits: Limits) -> Self {
+    /// Guards `schema` with `limits`; `introspection` says whether the schema answers it.
+    pub fn new(schema: ApiSchema, limits: Limits, introspection: bool) -> Self {
         let admission = Admission::new(&limits);
-        let root_fields = RootFields::from_sdl(&crate::sdl());
+        let mut root_fields = RootFields::from_sdl(&crate::sdl());
+        root_fields.introspection = introspection;
         Self { inner: Arc::new(Inner { schema, parsed: ParseCache::default(), root_fields, limits, admission }) }
     }
 

@@ -55,7 +55,11 @@ fn may_mutate(roles: &std::collections::BTreeSet<Role>) -> bool {
 /// validation to refuse (with the usual message), one it has but the table does not know is
 /// refused here.
 #[derive(Debug, Clone, Default)]
-pub struct RootFields(HashSet<(u8, String)>);
+pub struct RootFields {
+    fields: HashSet<(u8, String)>,
+    /// Whether `__schema` and `__type` answer.
+    pub introspection: bool,
+}
 
 impl RootFields {
     /// The root fields of the schema whose SDL is `sdl`.
@@ -78,17 +82,17 @@ impl RootFields {
                 }
             }
         }
-        Self(fields)
+        Self { fields, introspection: true }
     }
 
     /// Whether the schema has `field` at the root of `operation`.
     pub fn contains(&self, operation: OperationType, field: &str) -> bool {
-        self.0.contains(&(kind(operation), field.to_owned()))
+        self.fields.contains(&(kind(operation), field.to_owned()))
     }
 
     /// Every root field, for tests that walk the schema.
     pub fn iter(&self) -> impl Iterator<Item = (OperationType, &str)> {
-        self.0.iter().map(|(k, f)| {
+        self.fields.iter().map(|(k, f)| {
             let op = match k {
                 0 => OperationType::Query,
                 1 => OperationType::Mutation,
@@ -119,6 +123,13 @@ pub fn check(
     for (operation_type, selection_set) in selected_operations(document, operation_name) {
         for field in root_fields(document, selection_set) {
             let name = field.node.name.node.as_str();
+            if matches!(name, "__schema" | "__type") && !schema.introspection {
+                // async-graphql would answer null without saying why.
+                return Err(ApiError::Refused {
+                    code: "GRAPHQL_VALIDATION_FAILED",
+                    message: "introspection is switched off on this server".into(),
+                });
+            }
             if name.starts_with("__") || !schema.contains(operation_type, name) {
                 // `__typename` and introspection (switched on or off in the schema); fields the
                 // schema does not have are refused by validation.
@@ -228,7 +239,7 @@ mod tests {
     fn run(doc: &str, variables: serde_json::Value, roles: &[Role]) -> Result<(), ApiError> {
         let document = async_graphql::parser::parse_query(doc).unwrap();
         let mut schema = RootFields::from_sdl(&crate::sdl());
-        schema.0.insert((0, "dropEverything".into()));
+        schema.fields.insert((0, "dropEverything".into()));
         check(&document, None, &Variables::from_json(variables), &ctx(roles), &schema)
     }
 

@@ -56,7 +56,8 @@ impl ApiConfig {
 
 /// Routes serving the schema.
 pub fn router(state: ApiState, config: ApiConfig) -> Router {
-    let schema = GuardedSchema::new(schema_with(state, config.introspection), config.limits.clone());
+    let schema =
+        GuardedSchema::new(schema_with(state, config.introspection), config.limits.clone(), config.introspection);
     let http = Http { schema, auth: config.auth };
     Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
