@@ -91,7 +91,7 @@ mod tests {
         let mut argv = vec!["runtime-platform", "serve"];
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
-            Command::Serve(s) => (s.auth, s.limits),
+            Command::Serve(s) => (s.auth.clone(), s.limits.clone()),
             other => panic!("{other:?}"),
         }
     }

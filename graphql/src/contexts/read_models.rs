@@ -472,7 +472,7 @@ impl ReadModelQuery {
         .bind(tenant_id)
         .bind(event_types)
         .bind(req.tenant_filter())
-        .bind(actor_role.map(|r| r.parse::<Role>().map(Role::as_str)).transpose().map_err(|e| invalid(e)).gql()?)
+        .bind(actor_role.map(|r| r.parse::<Role>().map(Role::as_str)).transpose().map_err(invalid).gql()?)
         .bind(limit as i64 + 1)
         .fetch_all(&state.pool)
         .await
