@@ -3,7 +3,8 @@
 //!
 //! In order: the caller's rate ([`Admission`]), the persisted-query allow-list (when one is
 //! configured), the nesting bound on the raw text ([`crate::nesting`], before any recursive
-//! parser runs), parsing (through [`ParseCache`]), the role guard ([`crate::guard`]), then
+//! parser runs), no NUL in any string, parsing (through [`ParseCache`]), the expansion bound
+//! ([`crate::expansion`]), the role guard ([`crate::guard`]), then
 //! async-graphql's validation (depth, complexity) and execution under a timeout. A refusal
 //! before execution is an [`ApiError`] the transport turns into its status code.
 
@@ -219,11 +220,13 @@ impl GuardedSchema {
             persisted.resolve(&mut request)?;
         }
         crate::nesting::check(&request.query)?;
+        refuse_nul(&request)?;
         let (mut request, parsed) = self.inner.parsed.attach(request);
         if parsed {
             let operation_name = request.operation_name.take();
             let variables = std::mem::take(&mut request.variables);
             let checked = request.parsed_query().map_err(|e| ApiError::InvalidInput(e.message)).and_then(|document| {
+                crate::expansion::check(document)?;
                 if method == Method::ReadOnly && mutates(document, operation_name.as_deref()) {
                     return Err(ApiError::MethodNotAllowed("mutations are sent with POST".into()));
                 }
@@ -253,6 +256,26 @@ impl GuardedSchema {
         }
         Ok(response)
     }
+}
+
+/// Refuses U+0000 anywhere in the document's strings or the variables: PostgreSQL stores no
+/// NUL in text or jsonb, so it would otherwise surface as a storage failure deep inside a read
+/// or a command, instead of the client's mistake it is.
+fn refuse_nul(request: &Request) -> Result<(), ApiError> {
+    fn in_value(value: &async_graphql::Value) -> bool {
+        match value {
+            async_graphql::Value::String(s) => s.contains('\0'),
+            async_graphql::Value::List(items) => items.iter().any(in_value),
+            async_graphql::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || in_value(v)),
+            _ => false,
+        }
+    }
+    let in_query = request.query.contains('\0') || request.query.contains("\\u0000");
+    let in_variables = request.variables.iter().any(|(k, v)| k.contains('\0') || in_value(v));
+    if in_query || in_variables {
+        return Err(ApiError::InvalidInput("strings may not contain the NUL character (U+0000)".into()));
+    }
+    Ok(())
 }
 
 /// Whether the operation that will run is a mutation.

@@ -15,7 +15,9 @@
 
 use std::collections::HashSet;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
+};
 use async_graphql::{Name, Positioned, Value, Variables};
 use commands::access::{self, Operation, Read, Role};
 use commands::RequestContext;
@@ -120,7 +122,20 @@ pub fn check(
     ctx: &RequestContext,
     schema: &RootFields,
 ) -> Result<(), ApiError> {
-    for (operation_type, selection_set) in selected_operations(document, operation_name) {
+    for operation in selected_operations(document, operation_name) {
+        let (operation_type, selection_set) = (operation.ty, &operation.selection_set);
+        // The values the operation will run with: the request's variables over the
+        // definitions' defaults (a default `asOf` is time travel too).
+        let mut effective = variables.clone();
+        for definition in &operation.variable_definitions {
+            let name = &definition.node.name.node;
+            if !effective.contains_key(name) {
+                if let Some(default) = &definition.node.default_value {
+                    effective.insert(name.clone(), default.node.clone());
+                }
+            }
+        }
+        let variables = &effective;
         for field in root_fields(document, selection_set) {
             let name = field.node.name.node.as_str();
             if matches!(name, "__schema" | "__type") && !schema.introspection {
@@ -170,11 +185,11 @@ fn describe(ctx: &RequestContext) -> String {
 fn selected_operations<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
-) -> Vec<(OperationType, &'a Positioned<SelectionSet>)> {
-    let all: Vec<_> = document.operations.iter().map(|(_, op)| (op.node.ty, &op.node.selection_set)).collect();
+) -> Vec<&'a OperationDefinition> {
+    let all: Vec<_> = document.operations.iter().map(|(_, op)| &op.node).collect();
     match (&document.operations, operation_name) {
         (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => vec![(op.node.ty, &op.node.selection_set)],
+            Some(op) => vec![&op.node],
             None => all,
         },
         _ => all,
@@ -269,6 +284,10 @@ mod tests {
         assert!(run(as_of, serde_json::json!({ "t": null }), &cp).is_ok());
         assert!(run(as_of, serde_json::json!({ "t": "2026-01-01T00:00:00Z" }), &cp).is_err());
         assert!(run(as_of, serde_json::json!({ "t": "2026-01-01T00:00:00Z" }), &[Role::GovernanceAuditor]).is_ok());
+        let by_default =
+            "query($t: DateTime = \"2020-01-01T00:00:00Z\") { runtimeInventory(asOf: $t) { edges { cursor } } }";
+        assert!(run(by_default, serde_json::json!({}), &cp).is_err(), "a default value is time travel too");
+        assert!(run(by_default, serde_json::json!({ "t": null }), &cp).is_ok(), "an explicit null is not");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!   payload -> `RequestContext`.
 //! - [`guard`]: the role guard over every root field (the table is `commands::access`).
 //! - [`nesting`]: the bracket-depth bound, checked before any recursive parser runs.
+//! - [`expansion`]: the bound on selections once fragments are expanded (linear to compute).
 //! - [`executor`]: `GuardedSchema`, the checkpoints every document passes (rate, allow-list,
 //!   nesting, parse, roles, timeout), for HTTP and websocket alike.
 //! - [`error`]: the one API error type, with a stable `extensions.code` per variant.
@@ -22,6 +23,7 @@ pub mod command;
 pub mod contexts;
 pub mod error;
 pub mod executor;
+pub mod expansion;
 pub mod guard;
 pub mod http;
 pub mod mutation;

@@ -108,9 +108,21 @@ fn development_identity(get: &impl Fn(&str) -> Option<String>) -> Result<Identit
     Ok((actor, roles, tenants))
 }
 
-/// From HTTP headers.
+/// The request headers read as identity or trace.
+const READ_HEADERS: [&str; 5] = ["authorization", "traceparent", "x-actor", "x-roles", "x-tenant-id"];
+
+/// From HTTP headers. A header we read that is not UTF-8 is refused, not taken as absent (which
+/// would fall back to the defaults).
 pub async fn from_headers(auth: &Authentication, headers: &axum::http::HeaderMap) -> Result<RequestContext, ApiError> {
-    authenticate(auth, |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)).await
+    for name in READ_HEADERS {
+        for value in headers.get_all(name) {
+            if std::str::from_utf8(value.as_bytes()).is_err() {
+                return Err(ApiError::InvalidInput(format!("header {name} is not UTF-8 text")));
+            }
+        }
+    }
+    authenticate(auth, |name| headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok()).map(str::to_owned))
+        .await
 }
 
 /// From a websocket `connection_init` payload (a JSON object; keys matched case-insensitively).

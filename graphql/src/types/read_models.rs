@@ -19,7 +19,8 @@ impl CursorType for KeyCursor {
         let raw = std::str::from_utf8(&raw).map_err(|_| "malformed cursor")?;
         let json = raw.strip_prefix("key:").ok_or("malformed cursor")?;
         let parts: Vec<String> = serde_json::from_str(json).map_err(|_| "malformed cursor")?;
-        if parts.is_empty() {
+        // A NUL cannot be stored, so no cursor we issued holds one.
+        if parts.is_empty() || parts.iter().any(|p| p.contains('\0')) {
             return Err("malformed cursor");
         }
         Ok(Self(parts))
