@@ -72,7 +72,8 @@ async fn an_operation_past_the_timeout_ends_with_timeout() {
     // Waiting for a log position nobody wrote would take the 5 s read-your-writes limit.
     let far = commands::LogPosition { transaction_id: 1 << 40, global_position: 1 << 40 }.to_cursor();
     let started = std::time::Instant::now();
-    let slow = app.gql("query($m: String) { auditLog(minPosition: $m) { edges { cursor } } }", json!({ "m": far })).await;
+    let slow =
+        app.gql("query($m: String) { auditLog(minPosition: $m) { edges { cursor } } }", json!({ "m": far })).await;
     assert_eq!(error_code(&slow), Some("TIMEOUT"), "{slow}");
     assert!(started.elapsed() < Duration::from_secs(4), "stopped at the timeout, not after the wait");
     let after = app.gql(LISTED, json!({})).await;

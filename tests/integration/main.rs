@@ -1,12 +1,17 @@
 //! Integration tests: each test gets its own PostgreSQL database (see `tests::TestDb`).
 
+mod api_limits;
 mod bus;
+mod fuzz;
 mod graphql_api;
+mod http_transport;
+mod isolation;
 mod log_reader;
 mod ownership;
 mod projection_runner;
 mod read_models;
 mod read_queries;
+mod release_server;
 mod rules;
 mod schema_sdl;
 mod store;
