@@ -5,47 +5,34 @@ use std::collections::{HashSet, VecDeque};
 
 use async_trait::async_trait;
 use domain::catalog::{
-    active_deployment_key, CatalogLookup, DeliveryLookup, RuntimeService, ServiceLifecycle,
-    LAST_SUCCEEDED_DEPLOYMENT_SCOPE,
+    active_deployment_key, CatalogLookup, DeliveryLookup, DeploymentFacts, DeploymentStatus, RuntimeDeployment,
+    RuntimeService, ServiceLifecycle, LAST_SUCCEEDED_DEPLOYMENT_SCOPE,
 };
 use domain::envelope::TenantId;
 use domain::environments::{
-    EnvironmentId, ProductId, RuntimeEnvironment, Stage, StagingLookup, ENVIRONMENT_NAME_SCOPE,
+    EnvironmentId, EnvironmentStatus, ProductId, RuntimeEnvironment, Stage, StagingLookup, ENVIRONMENT_NAME_SCOPE,
 };
 use domain::ids::{DeploymentId, ServiceId};
-use domain::scaling::ScalingLookup;
-use domain::tenancy::{tenant_binding_key, RuntimeTenantBinding, TenantBindingStatus, TENANT_BINDING_SCOPE};
+use domain::scaling::{ScalingLookup, ScalingPolicy, ScalingPolicyStatus, SCALING_POLICY_SCOPE};
+use domain::tenancy::{
+    tenant_binding_key, RuntimeTenantBinding, TenancyLookup, TenantBindingStatus, TENANT_BINDING_SCOPE,
+};
 use sqlx::PgPool;
 
 use crate::store::PgEventStore;
 
-/// "Does this product have a live staging environment?", answered from the environment name
-/// claims: a claim is taken when an environment is requested and released when it is
-/// decommissioned, in the same statement as those events.
-#[derive(Debug, Clone)]
-pub struct PgStagingLookup {
-    pool: PgPool,
-}
-
-impl PgStagingLookup {
-    /// A lookup over `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-}
-
-#[async_trait]
-impl StagingLookup for PgStagingLookup {
-    async fn staging_exists(&self, product: &ProductId) -> Result<bool, String> {
-        // Keys are `product/stage/name`; products are slugs, so they hold no LIKE wildcards.
-        let prefix = format!("{product}/{}/%", Stage::Staging);
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM unique_claims WHERE scope = $1 AND key LIKE $2)")
-            .bind(ENVIRONMENT_NAME_SCOPE)
-            .bind(prefix)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| format!("staging lookup failed: {e}"))
-    }
+/// The event stores [`PgLookups`] reads other aggregates through.
+pub struct LookupStores {
+    /// `RuntimeEnvironment`.
+    pub environments: PgEventStore<RuntimeEnvironment>,
+    /// `RuntimeService`.
+    pub services: PgEventStore<RuntimeService>,
+    /// `RuntimeTenantBinding`.
+    pub tenant_bindings: PgEventStore<RuntimeTenantBinding>,
+    /// `RuntimeDeployment` (with its upcasters).
+    pub deployments: PgEventStore<RuntimeDeployment>,
+    /// `ScalingPolicy`.
+    pub scaling_policies: PgEventStore<ScalingPolicy>,
 }
 
 /// The cross-aggregate facts of catalog, delivery and scaling decisions. Aggregates are read
@@ -57,6 +44,8 @@ pub struct PgLookups {
     environments: PgEventStore<RuntimeEnvironment>,
     services: PgEventStore<RuntimeService>,
     tenant_bindings: PgEventStore<RuntimeTenantBinding>,
+    deployments: PgEventStore<RuntimeDeployment>,
+    scaling_policies: PgEventStore<ScalingPolicy>,
 }
 
 /// Longest dependency walk before the cycle check gives up (a guard, not a limit in practice).
@@ -64,13 +53,48 @@ const MAX_DEPENDENCY_WALK: usize = 10_000;
 
 impl PgLookups {
     /// Lookups over `pool`, reading aggregates through these stores.
-    pub fn new(
-        pool: PgPool,
-        environments: PgEventStore<RuntimeEnvironment>,
-        services: PgEventStore<RuntimeService>,
-        tenant_bindings: PgEventStore<RuntimeTenantBinding>,
-    ) -> Self {
-        Self { pool, environments, services, tenant_bindings }
+    pub fn new(pool: PgPool, stores: LookupStores) -> Self {
+        let LookupStores { environments, services, tenant_bindings, deployments, scaling_policies } = stores;
+        Self { pool, environments, services, tenant_bindings, deployments, scaling_policies }
+    }
+
+    /// The holders of the claims in `scope` whose keys start with `prefix`.
+    async fn claim_holders_with_prefix(&self, scope: &str, prefix: &str) -> Result<Vec<String>, String> {
+        // The keys starting with `prefix` are, in byte order, those from `prefix` up to
+        // (excluding) `prefix` with its last byte incremented. A range in "C" collation has an
+        // index (`unique_claims_by_prefix`); `LIKE $2` has none in a generic plan and read
+        // every claim of the scope.
+        let mut upper = prefix.as_bytes().to_vec();
+        match upper.last_mut() {
+            Some(last) if *last < 0x7f => *last += 1,
+            _ => return Err(format!("claim prefix {prefix:?} must end with an ASCII character")),
+        }
+        let upper = String::from_utf8(upper).map_err(|e| e.to_string())?;
+        sqlx::query_scalar(
+            "SELECT aggregate_id FROM unique_claims \
+              WHERE scope = $1 AND key COLLATE \"C\" >= $2 AND key COLLATE \"C\" < $3",
+        )
+        .bind(scope)
+        .bind(prefix)
+        .bind(upper)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| format!("claim lookup failed: {e}"))
+    }
+
+    /// The holders of the claims in `scope` whose keys match the LIKE `pattern`.
+    async fn claim_holders_like(&self, scope: &str, pattern: &str) -> Result<Vec<String>, String> {
+        sqlx::query_scalar("SELECT aggregate_id FROM unique_claims WHERE scope = $1 AND key LIKE $2")
+            .bind(scope)
+            .bind(pattern)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| format!("claim lookup failed: {e}"))
+    }
+
+    async fn environment_status(&self, environment: EnvironmentId) -> Result<Option<EnvironmentStatus>, String> {
+        let loaded = self.environments.load(&environment.to_string()).await.map_err(|e| e.to_string())?;
+        Ok(loaded.aggregate.status())
     }
 
     async fn claim_holder(&self, scope: &str, key: &str) -> Result<Option<String>, String> {
@@ -150,6 +174,68 @@ impl DeliveryLookup for PgLookups {
             Some(id) => DeploymentId::parse(&id).map(Some).map_err(|e| e.to_string()),
             None => Ok(None),
         }
+    }
+
+    async fn deployment(&self, deployment: DeploymentId) -> Result<Option<DeploymentFacts>, String> {
+        let loaded = self.deployments.load(&deployment.to_string()).await.map_err(|e| e.to_string())?;
+        let other = loaded.aggregate;
+        let (Some(status), Some(service), Some(environment)) = (other.status(), other.service(), other.environment())
+        else {
+            return Ok(None);
+        };
+        let finished_at = match status {
+            DeploymentStatus::Succeeded | DeploymentStatus::Superseded => other.finished_at(),
+            _ => None,
+        };
+        Ok(Some(DeploymentFacts { service, environment, tenant: other.tenant().cloned(), status, finished_at }))
+    }
+}
+
+/// "Which staging environments does this product have?", answered from the environment name
+/// claims (taken when an environment is requested, released when it is decommissioned, in the
+/// same statement as those events) and each holder's committed status: the domain counts only
+/// a `Ready`/`Degraded` one as live.
+#[async_trait]
+impl StagingLookup for PgLookups {
+    async fn staging_statuses(&self, product: &ProductId) -> Result<Vec<EnvironmentStatus>, String> {
+        // Keys are `product/stage/name`.
+        let prefix = format!("{product}/{}/", Stage::Staging);
+        let mut statuses = Vec::new();
+        for id in self.claim_holders_with_prefix(ENVIRONMENT_NAME_SCOPE, &prefix).await? {
+            let loaded = self.environments.load(&id).await.map_err(|e| e.to_string())?;
+            statuses.extend(loaded.aggregate.status());
+        }
+        Ok(statuses)
+    }
+}
+
+#[async_trait]
+impl TenancyLookup for PgLookups {
+    async fn environment_live(&self, environment: EnvironmentId) -> Result<Option<bool>, String> {
+        Ok(self.environment_status(environment).await?.map(|status| status.accepts_deployments()))
+    }
+
+    async fn active_policy_max_replicas(
+        &self,
+        tenant: &TenantId,
+        environment: EnvironmentId,
+    ) -> Result<Option<u32>, String> {
+        // Policy keys are `service/environment/tenant`: the service comes first, so this reads
+        // every scaling-policy claim (the scope prefix of the primary key), not the whole
+        // table. Asked only when a replica quota goes down, which is rare.
+        let pattern = format!("%/{environment}/{tenant}");
+        let mut highest: Option<u32> = None;
+        for id in self.claim_holders_like(SCALING_POLICY_SCOPE, &pattern).await? {
+            let loaded = self.scaling_policies.load(&id).await.map_err(|e| e.to_string())?;
+            let policy = loaded.aggregate;
+            let same_target = policy.tenant() == Some(tenant) && policy.environment() == Some(&environment);
+            if same_target && policy.status() == Some(ScalingPolicyStatus::Active) {
+                if let Some(spec) = policy.spec() {
+                    highest = highest.max(Some(spec.replicas().max()));
+                }
+            }
+        }
+        Ok(highest)
     }
 }
 

@@ -10,11 +10,11 @@ use domain::configuration::{ConfigurationCommand, RuntimeConfiguration, SecretBi
 use domain::environments::{EnvironmentCommand, EnvironmentServices, RuntimeEnvironment};
 use domain::health::{DriftCommand, DriftFinding, HealthCommand, RuntimeHealth};
 use domain::scaling::{ScalingPolicy, ScalingPolicyCommand, ScalingServices};
-use domain::tenancy::{RuntimeTenantBinding, TenantBindingCommand};
+use domain::tenancy::{RuntimeTenantBinding, TenantBindingCommand, TenantBindingServices};
 use sqlx::PgPool;
 
 use crate::bus::{CommandBus, CommandName, Route, Routed};
-use crate::lookups::{PgLookups, PgStagingLookup};
+use crate::lookups::{LookupStores, PgLookups};
 use crate::store::PgEventStore;
 
 /// The routes of every aggregate type.
@@ -45,22 +45,26 @@ impl Routes {
         let environments = PgEventStore::new(pool.clone());
         let services = PgEventStore::new(pool.clone());
         let tenant_bindings = PgEventStore::new(pool.clone());
-        let lookups =
-            Arc::new(PgLookups::new(pool.clone(), environments.clone(), services.clone(), tenant_bindings.clone()));
+        let deployments = PgEventStore::new(pool.clone()).with_upcasters(deployment_upcasters());
+        let scaling_policies = PgEventStore::new(pool.clone());
+        let lookups = Arc::new(PgLookups::new(
+            pool.clone(),
+            LookupStores {
+                environments: environments.clone(),
+                services: services.clone(),
+                tenant_bindings: tenant_bindings.clone(),
+                deployments: deployments.clone(),
+                scaling_policies: scaling_policies.clone(),
+            },
+        ));
         Self {
-            environments: Route {
-                store: environments,
-                services: EnvironmentServices::new(Arc::new(PgStagingLookup::new(pool.clone()))),
-            },
+            environments: Route { store: environments, services: EnvironmentServices::new(lookups.clone()) },
             services: Route { store: services, services: ServiceServices::new(lookups.clone()) },
-            deployments: Route {
-                store: PgEventStore::new(pool.clone()).with_upcasters(deployment_upcasters()),
-                services: DeploymentServices::new(lookups.clone()),
-            },
+            deployments: Route { store: deployments, services: DeploymentServices::new(lookups.clone()) },
             configurations: Route { store: PgEventStore::new(pool.clone()), services: () },
             secret_bindings: Route { store: PgEventStore::new(pool.clone()), services: () },
-            tenant_bindings: Route { store: tenant_bindings, services: () },
-            scaling_policies: Route { store: PgEventStore::new(pool.clone()), services: ScalingServices::new(lookups) },
+            tenant_bindings: Route { store: tenant_bindings, services: TenantBindingServices::new(lookups.clone()) },
+            scaling_policies: Route { store: scaling_policies, services: ScalingServices::new(lookups) },
             health: Route { store: PgEventStore::new(pool.clone()), services: () },
             drift_findings: Route { store: PgEventStore::new(pool), services: () },
         }

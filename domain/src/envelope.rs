@@ -33,9 +33,7 @@ pub struct TraceId(String);
 impl TraceId {
     /// Parses a trace id, refusing anything W3C Trace Context would refuse.
     pub fn parse(value: &str) -> Result<Self, EnvelopeError> {
-        let ok = value.len() == 32
-            && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            && value.bytes().any(|b| b != b'0');
+        let ok = is_lower_hex_of(value, 16) && value.bytes().any(|b| b != b'0');
         if ok {
             Ok(Self(value.to_owned()))
         } else {
@@ -43,15 +41,37 @@ impl TraceId {
         }
     }
 
-    /// Takes the trace id out of a W3C `traceparent` header value.
+    /// Takes the trace id out of a W3C `traceparent` header value, refusing what W3C Trace
+    /// Context (level 1, "traceparent Header Field Values") refuses: a version that is not two
+    /// lowercase hex digits or is `ff`; a trace id that is not 32 lowercase hex digits or is
+    /// all zero; a parent id that is not 16 lowercase hex digits or is all zero; flags that are
+    /// not two lowercase hex digits; and for version `00`, anything after the flags. A future
+    /// version may append fields after a `-` (the spec's forward compatibility), which are
+    /// ignored.
     pub fn from_traceparent(header: &str) -> Result<Self, EnvelopeError> {
-        let parts: Vec<&str> = header.trim().split('-').collect();
-        let well_formed =
-            parts.len() >= 4 && parts[0].len() == 2 && parts[0] != "ff" && parts[2].len() == 16 && parts[3].len() == 2;
-        if !well_formed {
-            return Err(EnvelopeError::InvalidTraceparent(header.to_owned()));
+        let refused = || EnvelopeError::InvalidTraceparent(header.to_owned());
+        let value = header.trim();
+        let mut parts = value.splitn(5, '-');
+        let (Some(version), Some(trace_id), Some(parent_id), Some(flags)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(refused());
+        };
+        let rest = parts.next();
+        if !is_lower_hex_of(version, 1) || version == "ff" {
+            return Err(refused());
         }
-        Self::parse(parts[1]).map_err(|_| EnvelopeError::InvalidTraceparent(header.to_owned()))
+        if !is_lower_hex_of(parent_id, 8) || parent_id.bytes().all(|b| b == b'0') {
+            return Err(refused());
+        }
+        if !is_lower_hex_of(flags, 1) {
+            return Err(refused());
+        }
+        // Version 00 has exactly four fields; a later version may carry more after a `-`.
+        if version == "00" && rest.is_some() {
+            return Err(refused());
+        }
+        Self::parse(trace_id).map_err(|_| refused())
     }
 
     /// A new random trace id, for requests that arrive without one.
@@ -64,6 +84,16 @@ impl TraceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether `value` is exactly `bytes` bytes written as lowercase hex (W3C Trace Context allows
+/// no uppercase).
+fn is_lower_hex_of(value: &str, bytes: usize) -> bool {
+    let mut decoded = [0u8; 16];
+    value.len() == 2 * bytes
+        && bytes <= decoded.len()
+        && !value.bytes().any(|b| b.is_ascii_uppercase())
+        && hex::decode_to_slice(value, &mut decoded[..bytes]).is_ok()
 }
 
 impl TryFrom<String> for TraceId {
@@ -224,6 +254,45 @@ mod tests {
         assert_eq!(id.as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(TraceId::from_traceparent("garbage").is_err());
         assert!(TraceId::from_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").is_err());
+    }
+
+    #[test]
+    fn traceparent_refuses_what_w3c_trace_context_refuses() {
+        const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+        for header in [
+            // Parent id all zero, short, long, uppercase, not hex.
+            format!("00-{TRACE}-0000000000000000-01"),
+            format!("00-{TRACE}-00f067aa0ba902b-01"),
+            format!("00-{TRACE}-00f067aa0ba902b7a-01"),
+            format!("00-{TRACE}-00F067AA0BA902B7-01"),
+            format!("00-{TRACE}-00f067aa0ba902zz-01"),
+            // Flags not two lowercase hex digits.
+            format!("00-{TRACE}-00f067aa0ba902b7-1"),
+            format!("00-{TRACE}-00f067aa0ba902b7-001"),
+            format!("00-{TRACE}-00f067aa0ba902b7-0g"),
+            format!("00-{TRACE}-00f067aa0ba902b7-0A"),
+            // Version ff, or not two lowercase hex digits.
+            format!("ff-{TRACE}-00f067aa0ba902b7-01"),
+            format!("0-{TRACE}-00f067aa0ba902b7-01"),
+            format!("0x-{TRACE}-00f067aa0ba902b7-01"),
+            format!("0A-{TRACE}-00f067aa0ba902b7-01"),
+            // Version 00 with extra fields.
+            format!("00-{TRACE}-00f067aa0ba902b7-01-extra"),
+            format!("00-{TRACE}-00f067aa0ba902b7-01-"),
+            // Trace id all zero or uppercase; too few fields.
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01".to_owned(),
+            format!("00-{}-00f067aa0ba902b7-01", TRACE.to_uppercase()),
+            format!("00-{TRACE}-00f067aa0ba902b7"),
+        ] {
+            assert_eq!(
+                TraceId::from_traceparent(&header),
+                Err(EnvelopeError::InvalidTraceparent(header.clone())),
+                "{header}"
+            );
+        }
+        // A later version may append fields; they are ignored.
+        let future = TraceId::from_traceparent(&format!("01-{TRACE}-00f067aa0ba902b7-09-what-ever")).unwrap();
+        assert_eq!(future.as_str(), TRACE);
     }
 
     #[test]

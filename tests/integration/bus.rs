@@ -228,14 +228,27 @@ async fn prod_needs_a_live_staging_environment_of_the_same_product() {
         .execute::<RuntimeEnvironment>(&ctx, &new_id(), request("shop", "live", Stage::Prod), CommandOptions::default())
         .await;
     assert!(prod.is_err());
+    let staging = new_id();
     bus.execute::<RuntimeEnvironment>(
         &ctx,
-        &new_id(),
+        &staging,
         request("shop", "stg", Stage::Staging),
         CommandOptions::default(),
     )
     .await
     .unwrap();
+    // A staging environment that is only requested is not live (Ready/Degraded) yet.
+    let prod = bus
+        .execute::<RuntimeEnvironment>(&ctx, &new_id(), request("shop", "live", Stage::Prod), CommandOptions::default())
+        .await;
+    assert!(matches!(prod, Err(CommandError::Rejected { kind: RejectionKind::InvariantViolated, .. })), "{prod:?}");
+    let outputs = ProvisioningOutputs::new(Default::default(), vec![], 1).unwrap();
+    for command in [
+        EnvironmentCommand::RecordProvisioningStarted { at: Utc::now() },
+        EnvironmentCommand::RecordProvisioningSucceeded { outputs, at: Utc::now() },
+    ] {
+        bus.execute::<RuntimeEnvironment>(&ctx, &staging, command, CommandOptions::default()).await.unwrap();
+    }
     bus.execute::<RuntimeEnvironment>(&ctx, &new_id(), request("shop", "live", Stage::Prod), CommandOptions::default())
         .await
         .unwrap();

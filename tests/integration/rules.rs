@@ -129,3 +129,99 @@ async fn a_version_one_deployment_event_still_loads_through_its_upcaster() {
         .await
         .unwrap();
 }
+
+/// The rules issue 9 added, through the bus and `PgLookups` (committed state of the other
+/// aggregate): a deployment is superseded only by a later success of the same service and
+/// environment; a tenant is bound only to a live environment; a replica quota does not go
+/// below an active scaling policy's max replicas.
+#[tokio::test]
+async fn looked_up_rules_read_the_other_aggregates_committed_state() {
+    use domain::envelope::TenantId;
+    use domain::scaling::{
+        PolicySpec, ReplicaRange, ScalingPolicy, ScalingPolicyCommand, SloTargets, TargetPercent, Trigger,
+        WindowSeconds,
+    };
+    use domain::tenancy::{
+        DataPartition, IsolationModel, NetworkPolicy, Quotas, RuntimeTenantBinding, TenantBindingCommand,
+        WorkloadIdentity,
+    };
+
+    fn refused_with(result: Result<impl std::fmt::Debug, CommandError>, text: &str) {
+        match result {
+            Err(CommandError::Rejected { kind: RejectionKind::InvariantViolated, message }) => {
+                assert!(message.contains(text), "{message:?} should say {text:?}")
+            }
+            other => panic!("expected an invariant refusal saying {text:?}, got {other:?}"),
+        }
+    }
+
+    let db = TestDb::new().await;
+    let bus = CommandBus::new(db.pool.clone());
+    let ctx = system_context();
+    let environment = ready_environment(&bus, "main").await;
+    let service = registered_service(&bus, "api", ComputeTargetKind::Aks).await;
+
+    // Superseded only by a later success of the same service and environment.
+    let older = deploy(&bus, start_deployment(service, environment, None, "1.0.0")).await.unwrap();
+    succeed(&bus, older).await;
+    let newer = deploy(&bus, start_deployment(service, environment, None, "1.1.0")).await.unwrap();
+    let supersede = |by| DeploymentCommand::MarkSuperseded { by, at: Utc::now() };
+    refused_with(run(&bus, older, supersede(newer)).await, "has not succeeded");
+    succeed(&bus, newer).await;
+    refused_with(run(&bus, older, supersede(DeploymentId::generate())).await, "does not exist");
+    refused_with(run(&bus, newer, supersede(older)).await, "did not succeed after this one");
+    run(&bus, older, supersede(newer)).await.unwrap();
+
+    // Bound only to an existing, live environment.
+    let bind = |environment| TenantBindingCommand::BindTenant {
+        tenant: TenantId::parse("contoso").unwrap(),
+        environment,
+        isolation: IsolationModel::Shared,
+        namespace: None,
+        identity: WorkloadIdentity::parse("0b3c1f7e-8a8e-4c55-9d1a-7f0c6b2a9e11").unwrap(),
+        network_policy: NetworkPolicy::DenyCrossTenant,
+        data_partition: DataPartition::parse("contoso").unwrap(),
+        quotas: Quotas::new(4000, 8192, 20, 10, 1000).unwrap(),
+        at: Utc::now(),
+    };
+    let binding = uuid::Uuid::new_v4().to_string();
+    let send = |command| bus.execute::<RuntimeTenantBinding>(&ctx, &binding, command, opts());
+    refused_with(send(bind(EnvironmentId::generate())).await, "does not exist");
+    let requested = EnvironmentId::generate();
+    bus.execute::<domain::environments::RuntimeEnvironment>(
+        &ctx,
+        &requested.to_string(),
+        tests::drive::request_environment("requested"),
+        opts(),
+    )
+    .await
+    .unwrap();
+    refused_with(send(bind(requested)).await, "is not live");
+    send(bind(environment)).await.unwrap();
+    send(TenantBindingCommand::ActivateBinding { at: Utc::now() }).await.unwrap();
+
+    // The replica quota stays at or above an active policy's max replicas (8).
+    let spec = PolicySpec::new(
+        ReplicaRange::new(1, 8).unwrap(),
+        vec![Trigger::Cpu { target_percent: TargetPercent::new(70).unwrap() }],
+        WindowSeconds::new(0).unwrap(),
+        WindowSeconds::new(300).unwrap(),
+        WindowSeconds::new(60).unwrap(),
+        SloTargets::new(None, None).unwrap(),
+    )
+    .unwrap();
+    let policy = uuid::Uuid::new_v4().to_string();
+    let tenant = Some(TenantId::parse("contoso").unwrap());
+    for command in [
+        ScalingPolicyCommand::DefinePolicy { service, environment, tenant, spec, at: Utc::now() },
+        ScalingPolicyCommand::Activate { at: Utc::now() },
+    ] {
+        bus.execute::<ScalingPolicy>(&ctx, &policy, command, opts()).await.unwrap();
+    }
+    let quota = |replicas| TenantBindingCommand::ChangeQuota {
+        quotas: Quotas::new(4000, 8192, replicas, 10, 1000).unwrap(),
+        at: Utc::now(),
+    };
+    refused_with(send(quota(7)).await, "below the max replicas (8) of an active scaling policy");
+    send(quota(8)).await.unwrap();
+}

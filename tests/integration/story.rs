@@ -399,7 +399,24 @@ async fn bad_input_across_the_contexts_is_refused_with_typed_errors_and_writes_n
         "workloadIdentityClientId": "0b3c1f7e-8a8e-4c55-9d1a-7f0c6b2a9e11", "networkPolicy": { "kind": "DENY_CROSS_TENANT" },
         "dataPartition": tenant, "quotas": { "cpuMillicores": 1000, "memoryMib": 1024, "replicas": 3, "storageGib": 10, "requestsPerSecond": 100 } } })
     };
+    // A tenant is bound only to a live environment: provision it, bind, then start tearing it
+    // down so that it accepts no deployment (the rule one case below checks).
+    story
+        .run(&format!("mutation($id: ID!) {{ recordProvisioningStarted(id: $id) {RESULT} }}"), json!({ "id": env }))
+        .await;
+    story
+        .run(
+            &format!("mutation($id: ID!, $o: ProvisioningOutputsInput!) {{ recordProvisioningSucceeded(id: $id, outputs: $o) {RESULT} }}"),
+            json!({ "id": env, "o": { "endpoints": [], "resourceIds": [], "stackVersion": 1 } }),
+        )
+        .await;
     let contoso = id(&story.run(&bind, binding_input("contoso")).await);
+    story
+        .run(
+            &format!("mutation($id: ID!) {{ decommissionEnvironment(id: $id, reason: \"retired\") {RESULT} }}"),
+            json!({ "id": env }),
+        )
+        .await;
     let before = db.event_count().await;
     let as_fabrikam = [("x-tenant-id", "fabrikam"), ("traceparent", TRACEPARENT)];
 
@@ -466,7 +483,7 @@ async fn bad_input_across_the_contexts_is_refused_with_typed_errors_and_writes_n
             "INVALID_TRANSITION",
             &[],
         ),
-        // Rules across aggregates: the environment is not Ready.
+        // Rules across aggregates: the environment is not Ready (it is being decommissioned).
         (
             "mutation($i: StartDeploymentInput!) { startDeployment(input: $i) { version } }",
             json!({ "i": deployment_input(&api, &env, "1.0.0") }),

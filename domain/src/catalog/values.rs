@@ -145,7 +145,8 @@ pub(crate) fn is_slug(value: &str) -> bool {
 
 /// Whether `value` is exactly `len` lowercase hex digits.
 pub(crate) fn is_lower_hex(value: &str, len: usize) -> bool {
-    value.len() == len && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    // `hex` decodes either case; the canonical spelling (digests, git) is lowercase.
+    value.len() == len && !value.bytes().any(|b| b.is_ascii_uppercase()) && hex::decode(value).is_ok()
 }
 
 #[cfg(test)]

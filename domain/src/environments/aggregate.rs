@@ -167,7 +167,7 @@ impl RuntimeEnvironment {
                     // Only prod pays for the lookup, and a failed lookup is not read as "no
                     // staging": the caller may retry, which a false refusal would not invite.
                     if stage == Stage::Prod
-                        && !services.staging_exists(&product).await.map_err(EnvironmentError::LookupFailed)?
+                        && !services.live_staging_exists(&product).await.map_err(EnvironmentError::LookupFailed)?
                     {
                         return Err(EnvironmentError::StagingRequired(product));
                     }
@@ -367,7 +367,7 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
-    use crate::environments::services::{FixedStagingLookup, StagingLookup};
+    use crate::environments::services::{FixedStagingLookup, FixedStagingStatuses, StagingLookup};
     use crate::rejection::{Rejection, RejectionKind};
 
     type Test = TestFramework<RuntimeEnvironment>;
@@ -379,7 +379,7 @@ mod tests {
 
     #[async_trait]
     impl StagingLookup for BrokenLookup {
-        async fn staging_exists(&self, _product: &ProductId) -> Result<bool, String> {
+        async fn staging_statuses(&self, _product: &ProductId) -> Result<Vec<EnvironmentStatus>, String> {
             Err("read model unavailable".to_owned())
         }
     }
@@ -578,9 +578,35 @@ mod tests {
 
     #[test]
     fn prod_requires_a_staging_environment_of_the_same_product() {
-        Test::with(services(false)).given_no_previous_events().when(request(Stage::Prod)).then_expect_error_message(
-            "a prod environment of product billing requires a staging environment of the same product",
+        let error = Test::with(services(false))
+            .given_no_previous_events()
+            .when(request(Stage::Prod))
+            .inspect_result()
+            .unwrap_err();
+        assert_eq!(error, EnvironmentError::StagingRequired(ProductId::parse("billing").unwrap()));
+        assert_eq!(
+            error.to_string(),
+            "a prod environment of product billing requires a live (Ready or Degraded) staging environment of the same product"
         );
+    }
+
+    #[test]
+    fn prod_requires_a_live_staging_environment_not_only_a_claimed_name() {
+        use EnvironmentStatus as S;
+        for not_live in [S::Requested, S::Provisioning, S::ProvisioningFailed, S::Decommissioning] {
+            let error = Test::with(EnvironmentServices::new(Arc::new(FixedStagingStatuses(vec![not_live]))))
+                .given_no_previous_events()
+                .when(request(Stage::Prod))
+                .inspect_result()
+                .unwrap_err();
+            assert_eq!(error, EnvironmentError::StagingRequired(ProductId::parse("billing").unwrap()), "{not_live}");
+        }
+        for live in [S::Ready, S::Degraded] {
+            Test::with(EnvironmentServices::new(Arc::new(FixedStagingStatuses(vec![S::Requested, live]))))
+                .given_no_previous_events()
+                .when(request(Stage::Prod))
+                .then_expect_events(vec![requested_with(Stage::Prod, vec![target("cae-main")])]);
+        }
     }
 
     #[test]

@@ -52,8 +52,11 @@ pub enum EnvironmentError {
         /// The environment's current status.
         status: EnvironmentStatus,
     },
-    /// Prod is only reachable through staging, so a product needs staging first.
-    #[error("a prod environment of product {0} requires a staging environment of the same product")]
+    /// Prod is only reachable through staging, so a product needs a live (`Ready` or
+    /// `Degraded`) staging environment first.
+    #[error(
+        "a prod environment of product {0} requires a live (Ready or Degraded) staging environment of the same product"
+    )]
     StagingRequired(ProductId),
     /// Whether staging exists could not be determined; the rule itself was not evaluated.
     #[error("could not check for a staging environment: {0}")]

@@ -31,7 +31,7 @@ pub use aggregate::RuntimeEnvironment;
 pub use commands::EnvironmentCommand;
 pub use error::EnvironmentError;
 pub use events::{environment_name_key, EnvironmentEvent, ENVIRONMENT_NAME_SCOPE};
-pub use services::{EnvironmentServices, FixedStagingLookup, StagingLookup};
+pub use services::{EnvironmentServices, FixedStagingLookup, FixedStagingStatuses, StagingLookup};
 pub use values::{
     AzureRegion, AzureResourceId, AzureSubscriptionId, ComputeTarget, ComputeTargetKind, ComputeTargetName,
     EnvironmentId, EnvironmentName, EnvironmentStatus, ProductId, ProvisioningOutputs, PulumiName, PulumiStack, Reason,

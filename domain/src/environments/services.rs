@@ -7,26 +7,40 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::values::ProductId;
+use super::values::{EnvironmentStatus, ProductId};
 
-/// Answers "does this product have a staging environment?", for the rule that prod requires
-/// one. Implementations read a projection; they must not issue commands, and must count only
-/// staging environments that are not decommissioned.
+/// Answers "which staging environments does this product have, and in which status?", for the
+/// rule that prod requires a live (`Ready` or `Degraded`) one. The rule itself is decided by
+/// the aggregate from the statuses, so it is tested without storage. Implementations read
+/// committed state; they must not issue commands.
 #[async_trait]
 pub trait StagingLookup: Send + Sync {
-    /// Whether a live (not decommissioned) staging environment of `product` exists. `Err` means
-    /// the question could not be answered, which the aggregate reports instead of guessing.
-    async fn staging_exists(&self, product: &ProductId) -> Result<bool, String>;
+    /// The statuses of `product`'s staging environments that still hold their name (not
+    /// decommissioned); empty when there is none. `Err` means the question could not be
+    /// answered, which the aggregate reports instead of guessing.
+    async fn staging_statuses(&self, product: &ProductId) -> Result<Vec<EnvironmentStatus>, String>;
 }
 
-/// A lookup with a fixed answer, for tests and local development.
+/// A lookup with a fixed answer, for tests and local development: `true` is one `Ready`
+/// staging environment, `false` none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FixedStagingLookup(pub bool);
 
 #[async_trait]
 impl StagingLookup for FixedStagingLookup {
-    async fn staging_exists(&self, _product: &ProductId) -> Result<bool, String> {
-        Ok(self.0)
+    async fn staging_statuses(&self, _product: &ProductId) -> Result<Vec<EnvironmentStatus>, String> {
+        Ok(if self.0 { vec![EnvironmentStatus::Ready] } else { vec![] })
+    }
+}
+
+/// A lookup answering these statuses for every product, for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedStagingStatuses(pub Vec<EnvironmentStatus>);
+
+#[async_trait]
+impl StagingLookup for FixedStagingStatuses {
+    async fn staging_statuses(&self, _product: &ProductId) -> Result<Vec<EnvironmentStatus>, String> {
+        Ok(self.0.clone())
     }
 }
 
@@ -42,9 +56,11 @@ impl EnvironmentServices {
         Self { lookup }
     }
 
-    /// Whether `product` has a staging environment (see [`StagingLookup::staging_exists`]).
-    pub async fn staging_exists(&self, product: &ProductId) -> Result<bool, String> {
-        self.lookup.staging_exists(product).await
+    /// Whether `product` has a live staging environment: one that is `Ready` or `Degraded`
+    /// (one merely requested, still provisioning, failed or being decommissioned does not
+    /// count). See [`StagingLookup::staging_statuses`].
+    pub async fn live_staging_exists(&self, product: &ProductId) -> Result<bool, String> {
+        Ok(self.lookup.staging_statuses(product).await?.iter().any(EnvironmentStatus::accepts_deployments))
     }
 }
 

@@ -1,8 +1,14 @@
-//! A five-field cron expression, checked structurally: the schedule a cron trigger scales on.
+//! A five-field cron expression: the schedule a cron trigger scales on. `croner` parses it and
+//! answers when it next fires; a dialect check in front of it keeps the one spelling KEDA's cron
+//! scaler reads (croner also accepts names, `?`, `L`, `W`, `#`, 7 for Sunday and macros, which
+//! KEDA does not).
 
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, TimeZone};
+use croner::parser::{CronParser, Seconds, Year};
+use croner::Cron;
 use serde::{Deserialize, Serialize};
 
 use super::values::ValueError;
@@ -14,7 +20,11 @@ use super::values::ValueError;
 /// schedule has one spelling. Whitespace between fields is normalised to one space.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct CronSchedule(String);
+pub struct CronSchedule {
+    text: String,
+    /// Boxed: croner's parsed pattern is large, and a trigger is an enum of small variants.
+    cron: Box<Cron>,
+}
 
 /// Name and inclusive range of each field, in order.
 const FIELDS: [(&str, u32, u32); 5] =
@@ -37,12 +47,28 @@ impl CronSchedule {
         for (field, (name, min, max)) in fields.iter().zip(FIELDS) {
             check_field(field, min, max).map_err(|detail| invalid(format!("{name}: {detail}")))?;
         }
-        Ok(Self(fields.join(" ")))
+        let text = fields.join(" ");
+        // Five fields only (no seconds, no year); `n/step` is standard in KEDA's dialect
+        // (robfig/cron), which croner calls a sloppy range.
+        let cron = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .sloppy_ranges(true)
+            .build()
+            .parse(&text)
+            .map_err(|error| invalid(error.to_string()))?;
+        Ok(Self { text, cron: Box::new(cron) })
     }
 
     /// The normalised expression.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The first instant strictly after `after` at which the schedule fires, in `after`'s time
+    /// zone (the trigger's); `None` if it never fires again.
+    pub fn next_after<Tz: TimeZone>(&self, after: &DateTime<Tz>) -> Option<DateTime<Tz>> {
+        self.cron.find_next_occurrence(after, false).ok()
     }
 }
 
@@ -102,7 +128,7 @@ impl TryFrom<String> for CronSchedule {
 
 impl From<CronSchedule> for String {
     fn from(value: CronSchedule) -> Self {
-        value.0
+        value.text
     }
 }
 
@@ -115,7 +141,7 @@ impl FromStr for CronSchedule {
 
 impl fmt::Display for CronSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -176,6 +202,22 @@ mod tests {
         assert!(CronSchedule::parse("1/2/3 * * * *").is_err());
         assert!(CronSchedule::parse("99999 * * * *").is_err());
         assert!(CronSchedule::parse(&format!("{} * * * *", "0,".repeat(100))).is_err());
+    }
+
+    #[test]
+    fn the_schedule_says_when_it_next_fires_in_the_triggers_time_zone() {
+        let weekdays_at_eight = CronSchedule::parse("0 8 * * 1-5").unwrap();
+        let amsterdam: chrono_tz::Tz = "Europe/Amsterdam".parse().unwrap();
+        // Friday 2025-03-07 09:00 in Amsterdam: next is Monday 08:00 there.
+        let friday = amsterdam.with_ymd_and_hms(2025, 3, 7, 9, 0, 0).unwrap();
+        let next = weekdays_at_eight.next_after(&friday).unwrap();
+        assert_eq!(next, amsterdam.with_ymd_and_hms(2025, 3, 10, 8, 0, 0).unwrap());
+        let every_quarter = CronSchedule::parse("5/15 * * * *").unwrap();
+        let utc = chrono::Utc.with_ymd_and_hms(2025, 3, 7, 9, 6, 0).unwrap();
+        assert_eq!(
+            every_quarter.next_after(&utc).unwrap(),
+            chrono::Utc.with_ymd_and_hms(2025, 3, 7, 9, 20, 0).unwrap()
+        );
     }
 
     #[test]

@@ -166,18 +166,19 @@ string_value!(MetricName);
 pub struct Timezone(String);
 
 impl Timezone {
-    /// Parses a time zone name.
+    /// Parses a time zone name: one of the IANA time zone database's names as `chrono-tz`
+    /// knows them (case-sensitive, so one zone has one spelling).
     pub fn parse(value: &str) -> Result<Self, ValueError> {
-        let ok = (1..=64).contains(&value.len())
-            && value.as_bytes()[0].is_ascii_uppercase()
-            && value
-                .split('/')
-                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b)));
-        if ok {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(ValueError::InvalidTimezone(value.to_owned()))
+        match value.parse::<chrono_tz::Tz>() {
+            Ok(zone) if zone.name() == value => Ok(Self(value.to_owned())),
+            _ => Err(ValueError::InvalidTimezone(value.to_owned())),
         }
+    }
+
+    /// The zone, for evaluating a cron schedule in it.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        // Parsed by `parse` (also on deserialization), so it is a known zone name.
+        self.0.parse().unwrap_or(chrono_tz::Tz::UTC)
     }
 }
 string_value!(Timezone);
@@ -386,6 +387,10 @@ mod tests {
         assert!(Timezone::parse("Central European Time").is_err());
         assert!(Timezone::parse(&format!("A{}", "b".repeat(64))).is_err());
         assert!(from_json::<Timezone>("\"utc\"").is_err());
+        // Shaped like a zone, but not one the IANA database has.
+        assert!(Timezone::parse("Europe/Atlantis").is_err());
+        assert!(Timezone::parse("Mars/Olympus_Mons").is_err());
+        assert_eq!(Timezone::parse("Europe/Amsterdam").unwrap().zone(), chrono_tz::Europe::Amsterdam);
     }
 
     #[test]

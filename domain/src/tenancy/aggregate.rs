@@ -1,9 +1,9 @@
 //! The `RuntimeTenantBinding` aggregate: decides which lifecycle commands a tenant's binding
 //! to an environment accepts and folds its events into state.
 //!
-//! `decide` holds every rule and returns the events to record; `apply` only moves state. No
-//! rule needs a fact from another aggregate (uniqueness goes through claims), so the services
-//! are `()`.
+//! `decide` holds every rule and returns the events to record; `apply` only moves state. The
+//! cross-aggregate facts (the environment is live, the tenant's active scaling policies) come
+//! from [`TenantBindingServices`]; uniqueness goes through claims.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::commands::TenantBindingCommand;
 use super::error::TenantBindingError;
 use super::events::TenantBindingEvent;
+use super::services::TenantBindingServices;
 use super::values::{
     DataPartition, IsolationModel, KubernetesNamespace, NetworkPolicy, QuotaBreach, Quotas, TenantBindingStatus,
     WorkloadIdentity,
@@ -132,7 +133,11 @@ impl RuntimeTenantBinding {
 
     /// Checks `command` against the current state and returns the events that record it. Only
     /// reads `self`; the caller applies the events.
-    fn decide(&self, command: TenantBindingCommand) -> Result<Vec<TenantBindingEvent>, TenantBindingError> {
+    async fn decide(
+        &self,
+        command: TenantBindingCommand,
+        services: &TenantBindingServices,
+    ) -> Result<Vec<TenantBindingEvent>, TenantBindingError> {
         use TenantBindingCommand as C;
         use TenantBindingEvent as E;
         use TenantBindingStatus as S;
@@ -152,6 +157,11 @@ impl RuntimeTenantBinding {
                     at,
                 } => {
                     check_namespace(isolation, namespace.as_ref())?;
+                    match services.environment_live(environment).await.map_err(TenantBindingError::LookupFailed)? {
+                        None => return Err(TenantBindingError::UnknownEnvironment(environment)),
+                        Some(false) => return Err(TenantBindingError::EnvironmentNotLive(environment)),
+                        Some(true) => {}
+                    }
                     Ok(vec![E::TenantBound {
                         tenant,
                         environment,
@@ -179,7 +189,25 @@ impl RuntimeTenantBinding {
                 // Like a Kubernetes spec update, re-submitting the quotas in force changes
                 // nothing and records nothing, so a retried command is harmless.
                 (S::Active | S::Suspended, Some(previous)) if previous == quotas => Ok(vec![]),
-                (S::Active | S::Suspended, Some(previous)) => Ok(vec![E::QuotaChanged { previous, quotas, at }]),
+                (S::Active | S::Suspended, Some(previous)) => {
+                    // Only a lower replica quota can fall below a policy; raising it (even if
+                    // still below, after a race) must stay possible, as it is the fix.
+                    if quotas.replicas() < previous.replicas() {
+                        if let (Some(tenant), Some(environment)) = (&self.tenant, self.environment) {
+                            let policy_max = services
+                                .active_policy_max_replicas(tenant, environment)
+                                .await
+                                .map_err(TenantBindingError::LookupFailed)?;
+                            if let Some(policy_max) = policy_max.filter(|max| quotas.replicas() < *max) {
+                                return Err(TenantBindingError::QuotaBelowActivePolicy {
+                                    quota: quotas.replicas(),
+                                    policy_max,
+                                });
+                            }
+                        }
+                    }
+                    Ok(vec![E::QuotaChanged { previous, quotas, at }])
+                }
                 _ => Err(refused),
             },
             C::Suspend { reason, at } => match status {
@@ -240,15 +268,15 @@ impl Aggregate for RuntimeTenantBinding {
     type Command = TenantBindingCommand;
     type Event = TenantBindingEvent;
     type Error = TenantBindingError;
-    type Services = ();
+    type Services = TenantBindingServices;
 
     async fn handle(
         &mut self,
         command: Self::Command,
-        _services: &Self::Services,
+        services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
+        let events = self.decide(command, services).await?;
         for event in events {
             sink.write(event, self).await;
         }
@@ -333,11 +361,15 @@ impl crate::ownership::TenantOwned for RuntimeTenantBinding {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
     use cqrs_es::test::TestFramework;
 
     use super::*;
     use crate::ownership::TenantOwned;
     use crate::rejection::{Rejection, RejectionKind};
+    use crate::tenancy::services::{FixedTenancyLookup, TenancyLookup};
     use crate::tenancy::values::{QuotaDimension, ValueError};
 
     type Test = TestFramework<RuntimeTenantBinding>;
@@ -346,7 +378,112 @@ mod tests {
     const CLIENT_ID: &str = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
 
     fn test() -> Test {
-        Test::with(())
+        Test::with(TenantBindingServices::default())
+    }
+
+    fn with(lookup: FixedTenancyLookup) -> Test {
+        Test::with(TenantBindingServices::new(Arc::new(lookup)))
+    }
+
+    /// A lookup that cannot answer, to prove a failure is reported and not read as "absent".
+    struct BrokenLookup;
+
+    #[async_trait]
+    impl TenancyLookup for BrokenLookup {
+        async fn environment_live(&self, _environment: EnvironmentId) -> Result<Option<bool>, String> {
+            Err("read model unavailable".to_owned())
+        }
+
+        async fn active_policy_max_replicas(
+            &self,
+            _tenant: &TenantId,
+            _environment: EnvironmentId,
+        ) -> Result<Option<u32>, String> {
+            Err("read model unavailable".to_owned())
+        }
+    }
+
+    fn error_of(test: Test, given: Vec<TenantBindingEvent>, command: TenantBindingCommand) -> TenantBindingError {
+        test.given(given).when(command).inspect_result().unwrap_err()
+    }
+
+    // --- rules that need other aggregates ---
+
+    #[test]
+    fn a_tenant_is_bound_only_to_an_existing_environment() {
+        let error = error_of(
+            with(FixedTenancyLookup { environment_live: None, ..FixedTenancyLookup::permissive() }),
+            vec![],
+            bind(),
+        );
+        assert_eq!(error, TenantBindingError::UnknownEnvironment(environment()));
+        assert_eq!(error.kind(), RejectionKind::InvariantViolated);
+    }
+
+    #[test]
+    fn a_tenant_is_bound_only_to_a_live_environment() {
+        let error = error_of(
+            with(FixedTenancyLookup { environment_live: Some(false), ..FixedTenancyLookup::permissive() }),
+            vec![],
+            bind(),
+        );
+        assert_eq!(error, TenantBindingError::EnvironmentNotLive(environment()));
+        assert_eq!(error.kind(), RejectionKind::InvariantViolated);
+    }
+
+    #[test]
+    fn a_failed_environment_lookup_is_reported_not_read_as_absence() {
+        let error = error_of(Test::with(TenantBindingServices::new(Arc::new(BrokenLookup))), vec![], bind());
+        assert_eq!(error, TenantBindingError::LookupFailed("read model unavailable".to_owned()));
+        assert_eq!(error.kind(), RejectionKind::LookupFailed);
+    }
+
+    #[test]
+    fn the_replica_quota_never_goes_below_an_active_scaling_policys_max_replicas() {
+        // quotas() has 10 replicas; an active policy may scale to 8.
+        let policy = FixedTenancyLookup { policy_max_replicas: Some(8), ..FixedTenancyLookup::permissive() };
+        let lower = Quotas::new(2000, 4096, 7, 50, 500).unwrap();
+        for status in [TenantBindingStatus::Active, TenantBindingStatus::Suspended] {
+            let error =
+                error_of(with(policy), history(status), TenantBindingCommand::ChangeQuota { quotas: lower, at: t(5) });
+            assert_eq!(error, TenantBindingError::QuotaBelowActivePolicy { quota: 7, policy_max: 8 });
+            assert_eq!(error.kind(), RejectionKind::InvariantViolated);
+        }
+        // Down to exactly the policy's max is fine.
+        let at_max = Quotas::new(2000, 4096, 8, 50, 500).unwrap();
+        with(policy)
+            .given(history(TenantBindingStatus::Active))
+            .when(TenantBindingCommand::ChangeQuota { quotas: at_max, at: t(5) })
+            .then_expect_events(vec![TenantBindingEvent::QuotaChanged {
+                previous: quotas(),
+                quotas: at_max,
+                at: t(5),
+            }]);
+    }
+
+    #[test]
+    fn raising_the_replica_quota_is_never_refused_by_a_scaling_policy() {
+        // Even a policy above the (raised) quota, left by a race, does not block raising it.
+        let policy = FixedTenancyLookup { policy_max_replicas: Some(50), ..FixedTenancyLookup::permissive() };
+        with(policy)
+            .given(history(TenantBindingStatus::Active))
+            .when(TenantBindingCommand::ChangeQuota { quotas: bigger_quotas(), at: t(5) })
+            .then_expect_events(vec![TenantBindingEvent::QuotaChanged {
+                previous: quotas(),
+                quotas: bigger_quotas(),
+                at: t(5),
+            }]);
+    }
+
+    #[test]
+    fn a_failed_policy_lookup_is_reported_when_the_replica_quota_goes_down() {
+        let lower = Quotas::new(2000, 4096, 7, 50, 500).unwrap();
+        let error = error_of(
+            Test::with(TenantBindingServices::new(Arc::new(BrokenLookup))),
+            history(TenantBindingStatus::Active),
+            TenantBindingCommand::ChangeQuota { quotas: lower, at: t(5) },
+        );
+        assert_eq!(error, TenantBindingError::LookupFailed("read model unavailable".to_owned()));
     }
 
     fn t(minute: u32) -> DateTime<Utc> {
@@ -812,6 +949,10 @@ mod tests {
             ),
             (Err::NotABreach { dimension: QuotaDimension::Cpu, observed: 1, quota: 2 }, RejectionKind::InvalidInput),
             (Err::InvalidValue(ValueError::InvalidNetworkPolicyName("x".to_owned())), RejectionKind::InvalidInput),
+            (Err::UnknownEnvironment(environment()), RejectionKind::InvariantViolated),
+            (Err::EnvironmentNotLive(environment()), RejectionKind::InvariantViolated),
+            (Err::QuotaBelowActivePolicy { quota: 1, policy_max: 2 }, RejectionKind::InvariantViolated),
+            (Err::LookupFailed("down".to_owned()), RejectionKind::LookupFailed),
         ];
         for (error, kind) in cases {
             assert_eq!(error.kind(), kind, "{error}");

@@ -3,6 +3,7 @@
 use thiserror::Error;
 
 use super::values::{IsolationModel, KubernetesNamespace, QuotaDimension, TenantBindingStatus, ValueError};
+use crate::environments::EnvironmentId;
 use crate::rejection::{Rejection, RejectionKind};
 
 /// A refusal by the `RuntimeTenantBinding` aggregate. Transition errors name the command and
@@ -52,6 +53,24 @@ pub enum TenantBindingError {
         /// The quota in force.
         quota: u32,
     },
+    /// `BindTenant` names an environment that does not exist.
+    #[error("cannot BindTenant: environment {0} does not exist")]
+    UnknownEnvironment(EnvironmentId),
+    /// A tenant is bound only to a live (`Ready` or `Degraded`) environment.
+    #[error("cannot BindTenant: environment {0} is not live (it is not Ready or Degraded)")]
+    EnvironmentNotLive(EnvironmentId),
+    /// The replica quota may not go below what an active scaling policy of the tenant in the
+    /// environment may scale to.
+    #[error("cannot ChangeQuota: a replica quota of {quota} is below the max replicas ({policy_max}) of an active scaling policy")]
+    QuotaBelowActivePolicy {
+        /// The replica quota asked for.
+        quota: u32,
+        /// The highest max replicas of the tenant's active policies there.
+        policy_max: u32,
+    },
+    /// A fact the rule needs could not be looked up; the rule itself was not evaluated.
+    #[error("could not check the tenant binding's preconditions: {0}")]
+    LookupFailed(String),
     /// A value was malformed; raised by callers that parse raw input into a command, so one
     /// error type covers everything this aggregate refuses.
     #[error(transparent)]
@@ -68,6 +87,10 @@ impl Rejection for TenantBindingError {
             | TenantBindingError::NamespaceNotAllowed { .. }
             | TenantBindingError::NotABreach { .. }
             | TenantBindingError::InvalidValue(_) => RejectionKind::InvalidInput,
+            TenantBindingError::UnknownEnvironment(_)
+            | TenantBindingError::EnvironmentNotLive(_)
+            | TenantBindingError::QuotaBelowActivePolicy { .. } => RejectionKind::InvariantViolated,
+            TenantBindingError::LookupFailed(_) => RejectionKind::LookupFailed,
         }
     }
 }

@@ -2,8 +2,9 @@
 //! events into state.
 //!
 //! `decide` holds every rule and returns the events to record; `apply` only moves state. The
-//! cross-aggregate facts (service deployable, environment accepting, tenant active, last
-//! known-good deployment) come from [`DeploymentServices`].
+//! cross-aggregate facts (service deployable, environment accepting and tenant active, asked
+//! at `StartDeployment`, `BeginRollout` and `Promote`; the last known-good deployment; the
+//! deployment a `MarkSuperseded` names) come from [`DeploymentServices`].
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -193,10 +194,14 @@ impl RuntimeDeployment {
 
         match command {
             C::StartDeployment { .. } => Err(DeploymentError::AlreadyExists { status }),
-            C::BeginRollout { at } => match status {
-                S::Pending => Ok(vec![E::RolloutBegun { at }]),
-                _ => Err(refused),
-            },
+            C::BeginRollout { at } => {
+                if status != S::Pending {
+                    return Err(refused);
+                }
+                // The environment or the tenant may have changed since `StartDeployment`.
+                check_environment_and_tenant(services, environment, tenant.as_ref()).await?;
+                Ok(vec![E::RolloutBegun { at }])
+            }
             C::RecordStepProgress { step, percent, at } => {
                 if status != S::InProgress {
                     return Err(refused);
@@ -258,6 +263,7 @@ impl RuntimeDeployment {
                 if let Some(blocking) = self.gates.iter().find(|gate| !gate.passed()) {
                     return Err(DeploymentError::GateNotPassed(blocking.gate().name().clone()));
                 }
+                check_environment_and_tenant(services, environment, tenant.as_ref()).await?;
                 Ok(vec![E::DeploymentSucceeded { service, environment, tenant, at }])
             }
             C::FailDeployment { reason, at } => match status {
@@ -305,10 +311,25 @@ impl RuntimeDeployment {
                     None => Ok(vec![E::DeploymentAbandoned { service, environment, tenant, reason, at }]),
                 }
             }
-            C::MarkSuperseded { by, at } => match status {
-                S::Succeeded => Ok(vec![E::DeploymentSuperseded { by, at }]),
-                _ => Err(refused),
-            },
+            C::MarkSuperseded { by, at } => {
+                if status != S::Succeeded {
+                    return Err(refused);
+                }
+                let Some(newer) = services.deployment(by).await.map_err(DeploymentError::LookupFailed)? else {
+                    return Err(DeploymentError::UnknownSuperseder(by));
+                };
+                if newer.service != service || newer.environment != environment || newer.tenant != tenant {
+                    return Err(DeploymentError::SupersederElsewhere(by));
+                }
+                // A superseded deployment did succeed; it still counts as newer than this one.
+                if !matches!(newer.status, S::Succeeded | S::Superseded) {
+                    return Err(DeploymentError::SupersederNotSucceeded { by, status: newer.status });
+                }
+                match (newer.finished_at, self.finished_at) {
+                    (Some(theirs), Some(ours)) if theirs > ours => Ok(vec![E::DeploymentSuperseded { by, at }]),
+                    _ => Err(DeploymentError::SupersederNotLater(by)),
+                }
+            }
         }
     }
 }
@@ -327,6 +348,16 @@ async fn check_targets(
         Some(false) => return Err(DeploymentError::ServiceNotDeployable(service)),
         Some(true) => {}
     }
+    check_environment_and_tenant(services, environment, tenant).await
+}
+
+/// The environment exists and accepts deployments, and a named tenant is bound to it and
+/// active: checked at `StartDeployment`, again when the rollout begins and at promotion.
+async fn check_environment_and_tenant(
+    services: &DeploymentServices,
+    environment: EnvironmentId,
+    tenant: Option<&TenantId>,
+) -> Result<(), DeploymentError> {
     match services.environment_accepts_deployments(environment).await.map_err(DeploymentError::LookupFailed)? {
         None => return Err(DeploymentError::UnknownEnvironment(environment)),
         Some(false) => return Err(DeploymentError::EnvironmentNotAccepting(environment)),
@@ -459,7 +490,7 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
-    use crate::catalog::deployment::services::{DeliveryLookup, FixedDeliveryLookup};
+    use crate::catalog::deployment::services::{DeliveryLookup, DeploymentFacts, FixedDeliveryLookup};
     use crate::catalog::deployment::values::{CanarySteps, GateKind, GateName, HealthGate, HealthGates};
     use crate::catalog::ValueError;
     use crate::ownership::TenantOwned;
@@ -493,6 +524,10 @@ mod tests {
             _environment: EnvironmentId,
             _tenant: Option<&TenantId>,
         ) -> Result<Option<DeploymentId>, String> {
+            Err("read model unavailable".to_owned())
+        }
+
+        async fn deployment(&self, _deployment: DeploymentId) -> Result<Option<DeploymentFacts>, String> {
             Err("read model unavailable".to_owned())
         }
     }
@@ -550,9 +585,26 @@ mod tests {
         DeploymentServices::new(Arc::new(fixed))
     }
 
-    /// Everything allows deploying and [`known_good`] is the last succeeded deployment.
+    /// Everything allows deploying, [`known_good`] is the last succeeded deployment, and any
+    /// other deployment asked about is [`newer_success`].
     fn fixed() -> FixedDeliveryLookup {
-        FixedDeliveryLookup { last_succeeded: Some(known_good()), ..FixedDeliveryLookup::permissive() }
+        FixedDeliveryLookup {
+            last_succeeded: Some(known_good()),
+            other_deployment: Some(newer_success()),
+            ..FixedDeliveryLookup::permissive()
+        }
+    }
+
+    /// A deployment of the same service and environment (shared) that succeeded at minute 15,
+    /// after the tests' history succeeded (minute 7).
+    fn newer_success() -> DeploymentFacts {
+        DeploymentFacts {
+            service: service(),
+            environment: environment(),
+            tenant: None,
+            status: DeploymentStatus::Succeeded,
+            finished_at: Some(t(15)),
+        }
     }
 
     fn test() -> Test {
@@ -1203,6 +1255,160 @@ mod tests {
     }
 
     #[test]
+    fn only_a_known_deployment_supersedes_one() {
+        let lookup_none = FixedDeliveryLookup { other_deployment: None, ..fixed() };
+        let error = error_of(
+            lookup(lookup_none),
+            history(DeploymentStatus::Succeeded),
+            DeploymentCommand::MarkSuperseded { by: deployment(11), at: t(20) },
+        );
+        assert_eq!(error, DeploymentError::UnknownSuperseder(deployment(11)));
+        assert_eq!(error.kind(), RejectionKind::InvariantViolated);
+    }
+
+    #[test]
+    fn only_a_deployment_of_the_same_service_environment_and_tenant_supersedes_one() {
+        let elsewhere = [
+            DeploymentFacts { service: ServiceId::parse(&uuid(3)).unwrap(), ..newer_success() },
+            DeploymentFacts { environment: EnvironmentId::parse(&uuid(4)).unwrap(), ..newer_success() },
+            DeploymentFacts { tenant: Some(tenant()), ..newer_success() },
+        ];
+        for other in elsewhere {
+            let error = error_of(
+                lookup(FixedDeliveryLookup { other_deployment: Some(other), ..fixed() }),
+                history(DeploymentStatus::Succeeded),
+                DeploymentCommand::MarkSuperseded { by: deployment(11), at: t(20) },
+            );
+            assert_eq!(error, DeploymentError::SupersederElsewhere(deployment(11)));
+        }
+    }
+
+    #[test]
+    fn only_a_succeeded_deployment_supersedes_one() {
+        use DeploymentStatus as S;
+        for status in [S::Pending, S::InProgress, S::Verifying, S::Failed, S::RolledBack, S::Cancelled, S::Abandoned] {
+            let other = DeploymentFacts { status, finished_at: None, ..newer_success() };
+            let error = error_of(
+                lookup(FixedDeliveryLookup { other_deployment: Some(other), ..fixed() }),
+                history(S::Succeeded),
+                DeploymentCommand::MarkSuperseded { by: deployment(11), at: t(20) },
+            );
+            assert_eq!(error, DeploymentError::SupersederNotSucceeded { by: deployment(11), status });
+        }
+        // One that succeeded and was superseded since still succeeded after this one.
+        let other = DeploymentFacts { status: S::Superseded, ..newer_success() };
+        Test::with(lookup(FixedDeliveryLookup { other_deployment: Some(other), ..fixed() }))
+            .given(history(S::Succeeded))
+            .when(DeploymentCommand::MarkSuperseded { by: deployment(11), at: t(20) })
+            .then_expect_events(vec![DeploymentEvent::DeploymentSuperseded { by: deployment(11), at: t(20) }]);
+    }
+
+    #[test]
+    fn only_a_deployment_that_succeeded_later_supersedes_one() {
+        // Succeeded before this one (minute 7), or at the same instant (itself).
+        for minute in [5, 7] {
+            let other = DeploymentFacts { finished_at: Some(t(minute)), ..newer_success() };
+            let error = error_of(
+                lookup(FixedDeliveryLookup { other_deployment: Some(other), ..fixed() }),
+                history(DeploymentStatus::Succeeded),
+                DeploymentCommand::MarkSuperseded { by: deployment(11), at: t(20) },
+            );
+            assert_eq!(error, DeploymentError::SupersederNotLater(deployment(11)));
+        }
+    }
+
+    #[test]
+    fn a_failed_superseder_lookup_is_reported_not_read_as_absence() {
+        let error = error_of(
+            DeploymentServices::new(Arc::new(BrokenLookup)),
+            history(DeploymentStatus::Succeeded),
+            DeploymentCommand::MarkSuperseded { by: deployment(11), at: t(20) },
+        );
+        assert_eq!(error, DeploymentError::LookupFailed("read model unavailable".to_owned()));
+    }
+
+    // --- environment and tenant re-checked after the start ---
+
+    fn verified_for_tenant() -> Vec<DeploymentEvent> {
+        let mut given =
+            vec![started_with(Some(tenant()), DeploymentStrategy::Rolling), begun(), step(0, 100), verifying(2)];
+        given.extend(all_gates_passed());
+        given
+    }
+
+    fn pending_for_tenant() -> Vec<DeploymentEvent> {
+        vec![started_with(Some(tenant()), DeploymentStrategy::Rolling)]
+    }
+
+    #[test]
+    fn a_rollout_begins_only_into_an_environment_that_still_accepts_deployments() {
+        let error = error_of(
+            lookup(FixedDeliveryLookup { environment_accepts: Some(false), ..fixed() }),
+            pending_for_tenant(),
+            DeploymentCommand::BeginRollout { at: t(1) },
+        );
+        assert_eq!(error, DeploymentError::EnvironmentNotAccepting(environment()));
+        let error = error_of(
+            lookup(FixedDeliveryLookup { environment_accepts: None, ..fixed() }),
+            pending_for_tenant(),
+            DeploymentCommand::BeginRollout { at: t(1) },
+        );
+        assert_eq!(error, DeploymentError::UnknownEnvironment(environment()));
+    }
+
+    #[test]
+    fn a_rollout_begins_only_for_a_tenant_still_active_in_the_environment() {
+        let error = error_of(
+            lookup(FixedDeliveryLookup { tenant_active: Some(false), ..fixed() }),
+            pending_for_tenant(),
+            DeploymentCommand::BeginRollout { at: t(1) },
+        );
+        assert_eq!(error, DeploymentError::TenantNotActive { tenant: tenant(), environment: environment() });
+        let error = error_of(
+            lookup(FixedDeliveryLookup { tenant_active: None, ..fixed() }),
+            pending_for_tenant(),
+            DeploymentCommand::BeginRollout { at: t(1) },
+        );
+        assert_eq!(error, DeploymentError::TenantNotBound { tenant: tenant(), environment: environment() });
+    }
+
+    #[test]
+    fn promotion_only_into_an_environment_that_still_accepts_deployments() {
+        let error = error_of(
+            lookup(FixedDeliveryLookup { environment_accepts: Some(false), ..fixed() }),
+            verified_for_tenant(),
+            DeploymentCommand::Promote { at: t(7) },
+        );
+        assert_eq!(error, DeploymentError::EnvironmentNotAccepting(environment()));
+        assert_eq!(error.kind(), RejectionKind::InvariantViolated);
+    }
+
+    #[test]
+    fn promotion_only_for_a_tenant_still_active_in_the_environment() {
+        let error = error_of(
+            lookup(FixedDeliveryLookup { tenant_active: Some(false), ..fixed() }),
+            verified_for_tenant(),
+            DeploymentCommand::Promote { at: t(7) },
+        );
+        assert_eq!(error, DeploymentError::TenantNotActive { tenant: tenant(), environment: environment() });
+    }
+
+    #[test]
+    fn a_shared_deployment_does_not_ask_about_a_tenant_when_it_begins_or_is_promoted() {
+        let suspended = FixedDeliveryLookup { tenant_active: Some(false), ..fixed() };
+        Test::with(lookup(suspended.clone()))
+            .given(history(DeploymentStatus::Pending))
+            .when(DeploymentCommand::BeginRollout { at: t(1) })
+            .then_expect_events(vec![begun()]);
+        let mut given = history(DeploymentStatus::Verifying);
+        given.extend(all_gates_passed());
+        Test::with(lookup(suspended))
+            .given(given)
+            .when(DeploymentCommand::Promote { at: t(7) })
+            .then_expect_events(vec![succeeded()]);
+    }
+
+    #[test]
     fn terminal_deployments_accept_no_command() {
         for status in ALL.into_iter().filter(DeploymentStatus::is_terminal) {
             for command in every_command().into_iter().skip(1) {
@@ -1306,6 +1512,13 @@ mod tests {
                 RejectionKind::InvariantViolated,
             ),
             (Err::RollbackTargetAvailable(known_good()), RejectionKind::InvariantViolated),
+            (Err::UnknownSuperseder(deployment(11)), RejectionKind::InvariantViolated),
+            (Err::SupersederElsewhere(deployment(11)), RejectionKind::InvariantViolated),
+            (
+                Err::SupersederNotSucceeded { by: deployment(11), status: DeploymentStatus::Failed },
+                RejectionKind::InvariantViolated,
+            ),
+            (Err::SupersederNotLater(deployment(11)), RejectionKind::InvariantViolated),
             (Err::LookupFailed("down".to_owned()), RejectionKind::LookupFailed),
             (Err::InvalidValue(ValueError::InvalidCommitSha("x".to_owned())), RejectionKind::InvalidInput),
         ];

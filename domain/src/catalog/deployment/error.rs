@@ -112,6 +112,24 @@ pub enum DeploymentError {
     /// A failed deployment with a known-good predecessor is rolled back, not abandoned.
     #[error("cannot AbandonFailed: deployment {0} is known good, roll back to it instead")]
     RollbackTargetAvailable(DeploymentId),
+    /// `MarkSuperseded` names a deployment that was never started.
+    #[error("cannot MarkSuperseded: deployment {0} does not exist")]
+    UnknownSuperseder(DeploymentId),
+    /// Only a deployment of the same service, environment and tenant supersedes this one.
+    #[error("cannot MarkSuperseded: deployment {0} is not of the same service, environment and tenant")]
+    SupersederElsewhere(DeploymentId),
+    /// Only a deployment that succeeded supersedes this one.
+    #[error("cannot MarkSuperseded: deployment {by} has not succeeded (it is {status})")]
+    SupersederNotSucceeded {
+        /// The deployment named.
+        by: DeploymentId,
+        /// Its status.
+        status: DeploymentStatus,
+    },
+    /// Only a deployment that succeeded after this one supersedes it (a deployment never
+    /// supersedes itself or a newer one).
+    #[error("cannot MarkSuperseded: deployment {0} did not succeed after this one")]
+    SupersederNotLater(DeploymentId),
     /// A fact the rule needs could not be looked up; the rule itself was not evaluated.
     #[error("could not check the deployment's preconditions: {0}")]
     LookupFailed(String),
@@ -141,7 +159,11 @@ impl Rejection for DeploymentError {
             | E::GateNotPassed(_)
             | E::NoRollbackTarget
             | E::WrongRollbackTarget { .. }
-            | E::RollbackTargetAvailable(_) => RejectionKind::InvariantViolated,
+            | E::RollbackTargetAvailable(_)
+            | E::UnknownSuperseder(_)
+            | E::SupersederElsewhere(_)
+            | E::SupersederNotSucceeded { .. }
+            | E::SupersederNotLater(_) => RejectionKind::InvariantViolated,
             E::LookupFailed(_) => RejectionKind::LookupFailed,
         }
     }

@@ -12,14 +12,18 @@
 //! tenant), a claim taken by `DeploymentStarted` and released on success, cancellation,
 //! rollback or abandonment (`Failed` keeps it); canary steps advance in order and the last one
 //! starts verification; promotion only when every gate's latest result passed; rollback names
-//! the last known-good deployment.
+//! the last known-good deployment. The environment and tenant are checked again when the
+//! rollout begins and at promotion (a deployment does not roll out into an environment that
+//! stopped accepting deployments, or for a tenant suspended since it started); a deployment is
+//! superseded only by a later succeeded deployment of the same service, environment and tenant.
 //!
 //! Layout:
 //! - [`values`]: `Artifact` and its parts, `DeploymentStrategy`, `HealthGate(s)`,
 //!   `GateStatus`, `DeploymentStatus`.
 //! - [`commands`]: the [`DeploymentCommand`] enum.
 //! - [`events`]: [`DeploymentEvent`] and the active-deployment claim.
-//! - [`upcast`]: `DeploymentStarted` 1.0 -> 2.0.
+//! - [`upcast`]: `DeploymentStarted` 1.0 -> 2.0 (an example upcaster: no 1.0 event was ever
+//!   written, see the module).
 //! - [`error`]: [`DeploymentError`], mapped to a `RejectionKind`.
 //! - [`services`]: the [`DeliveryLookup`] the cross-aggregate rules need.
 //! - [`aggregate`]: [`RuntimeDeployment`], its decisions and their given/when/then tests.
@@ -39,7 +43,7 @@ pub use events::{
     active_deployment_key, DeploymentEvent, ACTIVE_DEPLOYMENT_SCOPE, DEPLOYMENT_STARTED_VERSION,
     LAST_SUCCEEDED_DEPLOYMENT_SCOPE,
 };
-pub use services::{DeliveryLookup, DeploymentServices, FixedDeliveryLookup};
+pub use services::{DeliveryLookup, DeploymentFacts, DeploymentServices, FixedDeliveryLookup};
 pub use upcast::{deployment_upcasters, upcast_deployment_started_v1};
 pub use values::{
     check_observation, Artifact, ArtifactVersion, CanarySteps, CommitSha, DeploymentStatus, DeploymentStrategy,

@@ -7,11 +7,30 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
+use super::values::DeploymentStatus;
 use crate::envelope::TenantId;
 use crate::ids::{DeploymentId, EnvironmentId, ServiceId};
 
-/// Answers the questions `StartDeployment`, `RollBack` and `AbandonFailed` ask. Implementations
+/// What another deployment's committed state says, for the rule that only a later succeeded
+/// deployment of the same service, environment and tenant supersedes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentFacts {
+    /// The service it deploys.
+    pub service: ServiceId,
+    /// The environment it deploys into.
+    pub environment: EnvironmentId,
+    /// Its tenant, for a tenant-dedicated deployment.
+    pub tenant: Option<TenantId>,
+    /// Where it is.
+    pub status: DeploymentStatus,
+    /// When it stopped being in flight (for a succeeded one: when it succeeded).
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Answers the questions `StartDeployment`, `BeginRollout`, `Promote`, `RollBack`,
+/// `AbandonFailed` and `MarkSuperseded` ask. Implementations
 /// read projections of the other aggregates; they must not issue commands. `Err` means the
 /// question could not be answered, which the aggregate reports instead of guessing; `None`
 /// means the thing asked about does not exist.
@@ -39,6 +58,9 @@ pub trait DeliveryLookup: Send + Sync {
         environment: EnvironmentId,
         tenant: Option<&TenantId>,
     ) -> Result<Option<DeploymentId>, String>;
+
+    /// The committed state of another deployment; `None` if it was never started.
+    async fn deployment(&self, deployment: DeploymentId) -> Result<Option<DeploymentFacts>, String>;
 }
 
 /// A lookup with fixed answers whatever it is asked about, for tests and local development.
@@ -52,16 +74,20 @@ pub struct FixedDeliveryLookup {
     pub tenant_active: Option<bool>,
     /// Answer to [`DeliveryLookup::last_succeeded_deployment`].
     pub last_succeeded: Option<DeploymentId>,
+    /// Answer to [`DeliveryLookup::deployment`], whichever deployment is asked about.
+    pub other_deployment: Option<DeploymentFacts>,
 }
 
 impl FixedDeliveryLookup {
-    /// Everything exists and allows deploying; there is no earlier succeeded deployment.
+    /// Everything exists and allows deploying; there is no earlier succeeded deployment and no
+    /// other deployment.
     pub fn permissive() -> Self {
         Self {
             environment_accepts: Some(true),
             service_deployable: Some(true),
             tenant_active: Some(true),
             last_succeeded: None,
+            other_deployment: None,
         }
     }
 }
@@ -93,6 +119,10 @@ impl DeliveryLookup for FixedDeliveryLookup {
         _tenant: Option<&TenantId>,
     ) -> Result<Option<DeploymentId>, String> {
         Ok(self.last_succeeded)
+    }
+
+    async fn deployment(&self, _deployment: DeploymentId) -> Result<Option<DeploymentFacts>, String> {
+        Ok(self.other_deployment.clone())
     }
 }
 
@@ -131,6 +161,11 @@ impl DeploymentServices {
         tenant: Option<&TenantId>,
     ) -> Result<Option<DeploymentId>, String> {
         self.lookup.last_succeeded_deployment(service, environment, tenant).await
+    }
+
+    /// See [`DeliveryLookup::deployment`].
+    pub async fn deployment(&self, deployment: DeploymentId) -> Result<Option<DeploymentFacts>, String> {
+        self.lookup.deployment(deployment).await
     }
 }
 

@@ -1,5 +1,12 @@
 //! Upcasting old `DeploymentStarted` payloads to the current schema (2.0), so events written
-//! under 1.0 still load. Pure JSON-to-JSON functions: the event store runs them (through
+//! under 1.0 would still load.
+//!
+//! **An example, kept on purpose**: no 1.0 `DeploymentStarted` was ever written by this
+//! service (the log starts at 2.0). The upcaster stays wired into the deployment store as the
+//! worked example of how a schema change is carried (cqrs-es's `EventUpcaster`, versioned
+//! `event_version`), and the store, projection and read-model tests use it to prove that an
+//! old payload written straight into the log loads. Delete it together with those tests if
+//! the example is no longer wanted; nothing in production depends on it. Pure JSON-to-JSON functions: the event store runs them (through
 //! [`deployment_upcasters`]) before deserializing, and projections decode with the same store.
 //!
 //! What changed from 1.0 to 2.0:

@@ -39,9 +39,10 @@ impl ArtifactVersion {
     /// Longest accepted version string.
     pub const MAX_LEN: usize = 128;
 
-    /// Parses `MAJOR.MINOR.PATCH[-prerelease][+build]` per semver.org 2.0: numeric parts
-    /// without leading zeros, dot-separated identifiers of `[0-9A-Za-z-]`, numeric
-    /// pre-release identifiers without leading zeros. A leading `v` is refused.
+    /// Parses `MAJOR.MINOR.PATCH[-prerelease][+build]` per semver.org 2.0 with the `semver`
+    /// crate: numeric parts without leading zeros, dot-separated identifiers of
+    /// `[0-9A-Za-z-]`, numeric pre-release identifiers without leading zeros. A leading `v`
+    /// is refused.
     pub fn parse(value: &str) -> Result<Self, ValueError> {
         if value.len() <= Self::MAX_LEN && is_semver(value) {
             Ok(Self(value.to_owned()))
@@ -52,33 +53,14 @@ impl ArtifactVersion {
 
     /// Whether this is a pre-release (`1.0.0-rc.1`).
     pub fn is_prerelease(&self) -> bool {
-        let without_build = self.0.split_once('+').map_or(self.0.as_str(), |(v, _)| v);
-        without_build.contains('-')
+        semver::Version::parse(&self.0).is_ok_and(|version| !version.pre.is_empty())
     }
 }
 string_value!(ArtifactVersion);
 
+/// Semantic Versioning 2.0, as the `semver` crate parses it (the one Cargo uses).
 fn is_semver(value: &str) -> bool {
-    let is_numeric = |part: &str| {
-        !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) && (part == "0" || !part.starts_with('0'))
-    };
-    let is_identifier = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    let (rest, build) = match value.split_once('+') {
-        Some((rest, build)) => (rest, Some(build)),
-        None => (value, None),
-    };
-    let (core, pre) = match rest.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (rest, None),
-    };
-    let core_parts: Vec<&str> = core.split('.').collect();
-    core_parts.len() == 3
-        && core_parts.iter().all(|part| is_numeric(part))
-        && pre.is_none_or(|pre| {
-            pre.split('.')
-                .all(|part| is_identifier(part) && (!part.bytes().all(|b| b.is_ascii_digit()) || is_numeric(part)))
-        })
-        && build.is_none_or(|build| build.split('.').all(is_identifier))
+    semver::Version::parse(value).is_ok()
 }
 
 /// A full git commit sha, 40 lowercase hex digits.

@@ -126,20 +126,27 @@ impl ImageRepository {
     /// Docker's limit on a repository name.
     pub const MAX_LEN: usize = 255;
 
-    /// Parses a repository: `host[:port]/component[/component...]`, all lowercase. The host
-    /// must contain a `.` or a port, or be `localhost` (Docker's rule for telling a registry
-    /// from a path), and components follow the OCI distribution grammar
-    /// (`[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`). A `:tag` or `@digest` is refused.
+    /// Parses a repository: `host[:port]/component[/component...]`, all lowercase. The name
+    /// grammar (components `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`) is the OCI distribution
+    /// spec's, checked by `oci-spec`'s reference parser. On top of it, the domain keeps what
+    /// that parser leaves open: the host is explicit (it must contain a `.` or a port, or be
+    /// `localhost`, Docker's rule; no silent `docker.io/library/` default), lowercase, with a
+    /// port in 1..=65535; and a `:tag` or `@digest` is refused (the parser would default a
+    /// missing tag to `latest`).
     pub fn parse(value: &str) -> Result<Self, ValueError> {
-        let ok = value.len() <= Self::MAX_LEN
-            && value
-                .split_once('/')
-                .is_some_and(|(host, path)| is_registry_host(host) && path.split('/').all(is_path_component));
-        if ok {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(ValueError::InvalidImageRepository(value.to_owned()))
+        let refused = || ValueError::InvalidImageRepository(value.to_owned());
+        if value.len() > Self::MAX_LEN {
+            return Err(refused());
         }
+        let (host, path) = value.split_once('/').ok_or_else(refused)?;
+        if !is_registry_host(host) || path.contains([':', '@']) {
+            return Err(refused());
+        }
+        let reference = oci_spec::distribution::Reference::try_from(value).map_err(|_| refused())?;
+        if reference.registry() != host || reference.repository() != path || reference.digest().is_some() {
+            return Err(refused());
+        }
+        Ok(Self(value.to_owned()))
     }
 
     /// The registry host (with its port, if any), e.g. `myregistry.azurecr.io`.
@@ -171,19 +178,6 @@ fn is_registry_host(host: &str) -> bool {
             && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     });
     port_ok && labels_ok && (name.contains('.') || port.is_some() || name == "localhost")
-}
-
-fn is_path_component(component: &str) -> bool {
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let bytes = component.as_bytes();
-    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
-        return false;
-    }
-    // Every run of non-alphanumerics must be one allowed separator.
-    component
-        .split(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        .filter(|run| !run.is_empty())
-        .all(|run| matches!(run, "." | "_" | "__") || run.bytes().all(|b| b == b'-'))
 }
 
 /// A TCP port a service listens on, 1..=65535.
@@ -605,6 +599,10 @@ mod tests {
         }
         let long = format!("reg.io/{}", "a".repeat(250));
         assert!(ImageRepository::parse(&long).is_err());
+        // One spelling: Docker Hub's short form would be rewritten by the registry to
+        // `library/nginx`, so only the full form is a repository.
+        assert!(ImageRepository::parse("docker.io/library/nginx").is_ok());
+        assert!(ImageRepository::parse("docker.io/nginx").is_err());
         assert!(from_json::<ImageRepository>("\"reg.io/api:latest\"").is_err());
     }
 

@@ -214,11 +214,12 @@ impl SecretBinding {
                 (S::Rotated, Some(current)) => Ok(vec![E::SecretRotationConfirmed { version: current.clone(), at }]),
                 _ => Err(refused),
             },
-            // Revocation is the emergency brake (a leaked identity, a retired workload), so it
-            // is accepted in every live state, including mid-rotation.
+            // DOMAIN.md: `Bound -> Revoked` is the only way in. A binding still `Requested` was
+            // never bound (there is nothing to revoke yet), and a rotation in progress
+            // (`RotationDue`, `Rotated`) is finished first, so the revocation names the version
+            // that was last bound.
             C::Revoke { reason, at } => match (status, &self.target, &self.surface) {
-                (S::Revoked, _, _) => Err(refused),
-                (_, Some(target), Some(surface)) => {
+                (S::Bound, Some(target), Some(surface)) => {
                     Ok(vec![E::SecretBindingRevoked { target: target.clone(), surface: surface.clone(), reason, at }])
                 }
                 _ => Err(refused),
@@ -621,18 +622,40 @@ mod tests {
     // --- revocation ---
 
     #[test]
-    fn a_binding_can_be_revoked_in_every_live_state_releasing_its_surface() {
+    fn a_bound_binding_can_be_revoked_releasing_its_surface() {
         use SecretBindingStatus as S;
-        for status in [S::Requested, S::Bound, S::RotationDue, S::Rotated] {
-            test()
-                .given(history(status))
-                .when(SecretBindingCommand::Revoke { reason: reason(), at: day(100) })
-                .then_expect_events(vec![revoked()]);
-        }
+        test()
+            .given(history(S::Bound))
+            .when(SecretBindingCommand::Revoke { reason: reason(), at: day(100) })
+            .then_expect_events(vec![revoked()]);
+        // Bound again after a confirmed rotation.
+        let mut rotated_and_bound = history(S::Rotated);
+        rotated_and_bound.push(rotation_confirmed());
+        assert_eq!(replay(rotated_and_bound.clone()).status(), Some(S::Bound));
+        let events = test()
+            .given(rotated_and_bound)
+            .when(SecretBindingCommand::Revoke { reason: reason(), at: day(100) })
+            .inspect_result()
+            .unwrap();
+        assert!(matches!(events.as_slice(), [SecretBindingEvent::SecretBindingRevoked { .. }]), "{events:?}");
         let binding = replay(history(S::Revoked));
         assert_eq!(binding.status(), Some(S::Revoked));
         assert_eq!(binding.revoked_at(), Some(day(100)));
         assert_eq!(binding.revocation_reason(), Some(&reason()));
+    }
+
+    #[test]
+    fn only_a_bound_binding_can_be_revoked_as_the_spec_says() {
+        use SecretBindingStatus as S;
+        for status in [S::Requested, S::RotationDue, S::Rotated] {
+            let error = test()
+                .given(history(status))
+                .when(SecretBindingCommand::Revoke { reason: reason(), at: day(100) })
+                .inspect_result()
+                .unwrap_err();
+            assert_eq!(error, SecretBindingError::InvalidTransition { command: "Revoke", status });
+            assert_eq!(error.kind(), RejectionKind::InvalidTransition);
+        }
     }
 
     #[test]
