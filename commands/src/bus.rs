@@ -3,13 +3,27 @@
 //! A command arrives with the caller's [`RequestContext`] and [`CommandOptions`]; the bus
 //! stamps the envelope (trace id, tenant, actor, correlation, causation, event ids), routes the
 //! command to its aggregate's store, runs the aggregate's pure decision, and appends the
-//! events in one statement. A conflict with a concurrent writer is retried with a fresh load a
-//! bounded number of times, unless the caller pinned `expected_version`. An idempotency key
-//! makes a command take effect once, also when two copies race: the receipt is written in the
-//! same statement as the events, and the loser gets the winner's result back.
+//! events in one statement.
+//!
+//! Contention: commands without a pinned `expected_version` on one aggregate are serialized in
+//! this process (a striped async lock keyed by aggregate), so they never conflict with each
+//! other; a conflict with another replica is retried on a fresh load, with jittered backoff,
+//! until it succeeds, the state refuses it, or [`DEFAULT_RETRY_BUDGET`] is spent. A pinned
+//! command takes no lock and fails fast on a mismatch.
+//!
+//! Idempotency: a key makes a command take effect once, also when copies race: the receipt
+//! (with a fingerprint of the input) is written in the same statement as the events, and a
+//! duplicate gets the first result back. A keyed create without an explicit id derives its id
+//! from the key ([`crate::idempotency::derived_id`]), so its copies target one aggregate.
+//!
+//! Plans: while the tables are young, the bus refreshes their statistics at every doubling of
+//! its commits (see [`CommandBus::execute`] and ARCHITECTURE.md), so no generic plan made on a
+//! near-empty table outlives the table's growth.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
@@ -26,10 +40,18 @@ use crate::access::{self, Operation, Role};
 use crate::context::RequestContext;
 use crate::error::{CommandError, StoreError};
 use crate::log::{LogPosition, RecordedEvent};
-use crate::store::{LoadedAggregate, PgEventStore, ReceiptRequest};
+use crate::store::{sql, LoadedAggregate, PgEventStore, ReceiptRequest};
 
-/// How many times a command is re-run after losing a race, by default.
-pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// How long an unpinned command keeps retrying after losing races to other replicas, by default.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(10);
+/// Stripes of the per-aggregate lock: memory is fixed; two aggregates share a stripe with
+/// probability 1/1024, which only makes one wait for the other.
+const LOCK_STRIPES: usize = 1024;
+/// The bus refreshes the command path's statistics at every power of two of its commits from
+/// this one up to [`ANALYZE_UNTIL`]; past that the tables are far too big for any plan of the
+/// command path to prefer a sequential scan, and autovacuum keeps the statistics.
+const ANALYZE_FROM: u64 = 64;
+const ANALYZE_UNTIL: u64 = 1 << 16;
 /// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 
@@ -69,6 +91,10 @@ pub struct CommandOptions {
     pub correlation_id: Option<String>,
     /// The event or command that caused this one; defaults to the command's own id.
     pub causation_id: Option<String>,
+    /// Fingerprint of the command's input as the caller sent it
+    /// ([`crate::idempotency::input_hash`]), stored with the idempotency receipt: the same key
+    /// with another input is refused. `None`: only the command type and aggregate are compared.
+    pub input_hash: Option<String>,
 }
 
 /// What a command did.
@@ -103,9 +129,15 @@ pub struct CommandBus {
 
 struct Inner {
     pool: PgPool,
-    max_retries: u32,
+    retry_budget: Duration,
     committed: watch::Sender<LogPosition>,
     routes: crate::routes::Routes,
+    /// The per-aggregate locks of unpinned commands.
+    stripes: Box<[tokio::sync::Mutex<()>]>,
+    stripe_hasher: std::collections::hash_map::RandomState,
+    /// Commits of this bus, for the statistics refresh; and whether one is running.
+    commits: AtomicU64,
+    analyzing: std::sync::Arc<AtomicBool>,
 }
 
 impl CommandBus {
@@ -117,7 +149,47 @@ impl CommandBus {
     /// A bus with explicitly built routes (tests that tune snapshots or services).
     pub fn with_routes(pool: PgPool, routes: crate::routes::Routes) -> Self {
         let (committed, _) = watch::channel(LogPosition::START);
-        Self { inner: std::sync::Arc::new(Inner { pool, max_retries: DEFAULT_MAX_RETRIES, committed, routes }) }
+        Self {
+            inner: std::sync::Arc::new(Inner {
+                pool,
+                retry_budget: DEFAULT_RETRY_BUDGET,
+                committed,
+                routes,
+                stripes: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+                stripe_hasher: Default::default(),
+                commits: AtomicU64::new(0),
+                analyzing: Default::default(),
+            }),
+        }
+    }
+
+    /// The lock stripe of one aggregate.
+    fn stripe(&self, aggregate_type: &str, aggregate_id: &str) -> &tokio::sync::Mutex<()> {
+        let hash = self.inner.stripe_hasher.hash_one((aggregate_type, aggregate_id));
+        &self.inner.stripes[hash as usize % LOCK_STRIPES]
+    }
+
+    /// Counts a commit; at each power of two while the tables are young, refreshes their
+    /// statistics in the background (one at a time). `ANALYZE` invalidates the plans cached on
+    /// every connection, so a generic plan made while a table held a page or two (where a
+    /// sequential scan is the cheapest read) is replaced before the table doubles.
+    fn count_commit(&self) {
+        let n = self.inner.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        if !(ANALYZE_FROM..=ANALYZE_UNTIL).contains(&n) || !n.is_power_of_two() {
+            return;
+        }
+        if self.inner.analyzing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, analyzing) = (self.inner.pool.clone(), self.inner.analyzing.clone());
+        tokio::spawn(async move {
+            if let Err(err) = sqlx::query(sql::ANALYZE).execute(&pool).await {
+                tracing::warn!(%err, commits = n, "refreshing the command path's statistics failed");
+            } else {
+                tracing::debug!(commits = n, "refreshed the command path's statistics");
+            }
+            analyzing.store(false, Ordering::Release);
+        });
     }
 
     /// The routes (stores and services) of every aggregate type.
@@ -193,9 +265,10 @@ impl CommandBus {
                 )))
             }
             Some(key) => Some(ReceiptRequest {
-                scope: ctx.tenant.as_ref().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                scope: crate::idempotency::receipt_scope(ctx),
                 key: key.clone(),
                 command_type: command.command_name().to_owned(),
+                input_hash: options.input_hash.clone(),
             }),
             None => None,
         };
@@ -210,7 +283,15 @@ impl CommandBus {
         };
         let route = A::route(self);
         let base_metadata = self.envelope(ctx, role, &command, &options);
-        let mut attempt = 0;
+        // Unpinned commands on one aggregate take turns in this process: each decides on the
+        // state its predecessor left, so they never lose a race to each other. A pinned
+        // command is about one exact version and must fail fast; it takes no turn.
+        let _turn = match options.expected_version {
+            None => Some(self.stripe(A::TYPE, aggregate_id).lock().await),
+            Some(_) => None,
+        };
+        let started = Instant::now();
+        let mut attempt = 0u32;
         let mut bypass_cache = false;
         loop {
             attempt += 1;
@@ -309,6 +390,7 @@ impl CommandBus {
                             newer
                         });
                     }
+                    self.count_commit();
                     tracing::debug!(version = loaded.version + events.len() as u64, attempt, "command committed");
                     return Ok(CommandOutcome {
                         aggregate_type: A::TYPE,
@@ -332,8 +414,11 @@ impl CommandBus {
                             return Ok(outcome);
                         }
                     }
-                    if options.expected_version.is_some() || attempt > self.inner.max_retries {
-                        return Err(self.conflict::<A>(aggregate_id, format!("lost the race {attempt} times")));
+                    if options.expected_version.is_some() || started.elapsed() >= self.inner.retry_budget {
+                        return Err(self.conflict::<A>(
+                            aggregate_id,
+                            format!("lost the race {attempt} times in {:?}", started.elapsed()),
+                        ));
                     }
                     // Jitter so that racing writers do not collide again in lockstep.
                     let backoff = rand::random_range(0..(2u64 << attempt.min(6)));
@@ -407,16 +492,13 @@ impl CommandBus {
         A::Error: Rejection,
         A::Command: Clone + CommandName + Send + Sync,
     {
-        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT aggregate_type, aggregate_id, command_type, first_sequence, last_sequence \
-               FROM command_receipts WHERE scope = $1 AND idempotency_key = $2",
-        )
-        .bind(&receipt.scope)
-        .bind(&receipt.key)
-        .fetch_optional(&self.inner.pool)
-        .await
-        .map_err(StoreError::from)?;
-        let Some((aggregate_type, stored_id, command_type, first, last)) = row else {
+        let row: Option<(String, String, String, i64, i64, Option<String>)> = sqlx::query_as(sql::RECEIPT)
+            .bind(&receipt.scope)
+            .bind(&receipt.key)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(StoreError::from)?;
+        let Some((aggregate_type, stored_id, command_type, first, last, stored_hash)) = row else {
             return Ok(None);
         };
         if aggregate_type != A::TYPE || stored_id != aggregate_id || command_type != receipt.command_type {
@@ -424,6 +506,15 @@ impl CommandBus {
                 key: receipt.key.clone(),
                 previous: format!("{command_type} on {aggregate_type} {stored_id}"),
             });
+        }
+        // Receipts from before fingerprints (NULL), or callers that give none, skip this check.
+        if let (Some(stored), Some(given)) = (&stored_hash, &receipt.input_hash) {
+            if stored != given {
+                return Err(CommandError::IdempotencyKeyReused {
+                    key: receipt.key.clone(),
+                    previous: format!("{command_type} on {aggregate_type} {stored_id} with other input"),
+                });
+            }
         }
         let events = A::route(self).store.events_between(aggregate_id, first, last).await?;
         let trace_id = events

@@ -66,8 +66,8 @@ pub enum CommandError {
         /// Aggregate id.
         aggregate_id: String,
     },
-    /// Someone else changed the aggregate; retried a bounded number of times first unless the
-    /// caller pinned an expected version.
+    /// Someone else changed the aggregate: a pinned expected version did not match, or another
+    /// replica kept winning for the whole retry budget.
     #[error("concurrency conflict on {aggregate_type} {aggregate_id}: {detail}")]
     Conflict {
         /// Aggregate type.

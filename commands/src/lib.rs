@@ -7,6 +7,7 @@
 //! - [`store`]: `PgEventStore`, cqrs-es's `EventStore` trait over the extended postgres-es
 //!   tables: one query to load, one statement to append (events, snapshot, claims, receipt).
 //! - [`bus`]: `CommandBus`, the single entry point: envelope, routing, retries, idempotency.
+//! - [`idempotency`]: receipt scope, ids derived from idempotency keys, input fingerprints.
 //! - [`lookups`]: facts aggregates need from outside their stream, read from PostgreSQL.
 //! - [`error`]: the typed errors callers see.
 
@@ -14,6 +15,7 @@ pub mod access;
 pub mod bus;
 pub mod context;
 pub mod error;
+pub mod idempotency;
 pub mod log;
 pub mod lookups;
 pub mod routes;

@@ -1,9 +1,10 @@
 //! What every context's resolvers share: sending a command through the bus, parsing command
 //! options, and loading an aggregate's state now or as of a past version or instant.
 
-use async_graphql::Context;
+use async_graphql::{Context, ID};
 use chrono::{DateTime, Utc};
 use commands::bus::{CommandName, Routed};
+use commands::idempotency;
 use commands::store::{AsOf, LoadedAggregate};
 use commands::{CommandOptions, RequestContext};
 use cqrs_es::Aggregate;
@@ -33,7 +34,42 @@ pub fn options(input: Option<CommandOptionsInput>) -> Result<CommandOptions, Api
         expected_version,
         correlation_id: input.correlation_id,
         causation_id: input.causation_id,
+        input_hash: None,
     })
+}
+
+/// The id of the aggregate a create makes: the caller's when given; else, when the request
+/// carries an idempotency key, the one derived from it (so a retried create targets the same
+/// aggregate and gets the first result back); else `fresh()`.
+pub fn new_id<A: Aggregate>(
+    ctx: &Context<'_>,
+    given: Option<&ID>,
+    opts: Option<&CommandOptionsInput>,
+    command_type: &str,
+    fresh: impl FnOnce() -> String,
+) -> async_graphql::Result<ID> {
+    if let Some(id) = given {
+        return Ok(id.clone());
+    }
+    let Some(key) = opts.and_then(|o| o.idempotency_key.as_deref()) else {
+        return Ok(ID(fresh()));
+    };
+    let scope = idempotency::receipt_scope(request(ctx)?);
+    Ok(ID(idempotency::derived_id(&scope, A::TYPE, command_type, key).to_string()))
+}
+
+/// The fingerprint of this mutation's input: its name and arguments but `options` (keys,
+/// correlation and versions are about the delivery, not the command).
+fn input_hash(ctx: &Context<'_>) -> Option<String> {
+    let field = ctx.field();
+    let arguments = field.arguments().ok()?;
+    let input: serde_json::Map<String, serde_json::Value> = arguments
+        .into_iter()
+        .filter(|(name, _)| name.as_str() != "options")
+        .map(|(name, value)| Ok((name.to_string(), value.into_json()?)))
+        .collect::<Result<_, serde_json::Error>>()
+        .ok()?;
+    Some(idempotency::input_hash(field.name(), &serde_json::Value::Object(input)))
 }
 
 /// Sends `command` (already parsed, or the parse error) to aggregate `id` of type `A`.
@@ -51,7 +87,10 @@ where
 {
     let req: &RequestContext = request(ctx)?;
     let command = command.gql()?;
-    let opts = options(opts).gql()?;
+    let mut opts = options(opts).gql()?;
+    if opts.idempotency_key.is_some() {
+        opts.input_hash = input_hash(ctx);
+    }
     let bus = &ctx.data_unchecked::<ApiState>().bus;
     bus.execute::<A>(req, id, command, opts).await.map(CommandResult).gql()
 }

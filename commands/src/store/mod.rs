@@ -15,7 +15,7 @@
 //! a fresh load; callers re-check rejections and pinned versions against the database before
 //! reporting them (see `CommandBus`).
 
-mod sql;
+pub mod sql;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -102,6 +102,9 @@ pub struct ReceiptRequest {
     pub key: String,
     /// The command's type, to detect a key reused for something else.
     pub command_type: String,
+    /// Fingerprint of the command's input ([`crate::idempotency::input_hash`]), to detect a
+    /// key reused with other input; `None` when the caller gave none (no input check).
+    pub input_hash: Option<String>,
 }
 
 /// The event store of one aggregate type.
@@ -443,6 +446,7 @@ where
                 .bind((loaded.version + 1) as i64)
                 .bind(&point_scopes)
                 .bind(&point_keys)
+                .bind(receipt.and_then(|r| r.input_hash.as_deref()))
         };
         let rows = query.fetch_all(&self.pool).await.map_err(|e| {
             self.forget(&loaded.aggregate_id);

@@ -1,5 +1,10 @@
-//! The two statements of the hot path. Kept as constants so sqlx prepares each once per
+//! The statements of the hot path. Kept as constants so sqlx prepares each once per
 //! connection and every later command is a single Bind/Execute round trip.
+//!
+//! Each is prepared once and run with a generic plan for the connection's life, so none may
+//! depend on a table being small: every read of a growing table is an equality on its whole
+//! primary key (or a primary-key prefix plus a range), never a join whose order the planner
+//! picks from the table's size. See ARCHITECTURE.md, "How a command flows", step 6.
 
 /// Snapshot (kind 0) and the events after it (kind 1), in one consistent read.
 pub const LOAD: &str = "
@@ -74,16 +79,28 @@ WITH appended AS (
     INSERT INTO unique_claims (scope, key, aggregate_type, aggregate_id)
     SELECT c.scope, c.key, $1, $2 FROM unnest($11::text[], $12::text[]) AS c(scope, key)
 ), released AS (
+    -- No join: `= ANY` on both primary-key columns is an index condition, and the pairs are
+    -- matched exactly by the filter. A join with the unnest let a generic plan made on an
+    -- empty table scan the whole claims table for every command, forever.
     DELETE FROM unique_claims u
-     USING unnest($13::text[], $14::text[]) AS r(scope, key)
-     WHERE u.scope = r.scope AND u.key = r.key AND u.aggregate_type = $1 AND u.aggregate_id = $2
+     WHERE u.scope = ANY($13::text[]) AND u.key = ANY($14::text[])
+       AND u.aggregate_type = $1 AND u.aggregate_id = $2
+       AND ROW(u.scope, u.key) = ANY (ARRAY(SELECT ROW(r.scope, r.key) FROM unnest($13::text[], $14::text[]) AS r(scope, key)))
 ), pointed AS (
     INSERT INTO unique_claims (scope, key, aggregate_type, aggregate_id)
     SELECT p.scope, p.key, $1, $2 FROM unnest($19::text[], $20::text[]) AS p(scope, key)
     ON CONFLICT (scope, key) DO UPDATE
        SET aggregate_type = EXCLUDED.aggregate_type, aggregate_id = EXCLUDED.aggregate_id, claimed_at = now()
 ), receipt AS (
-    INSERT INTO command_receipts (scope, idempotency_key, aggregate_type, aggregate_id, command_type, first_sequence, last_sequence)
-    SELECT $15::text, $16::text, $1, $2, $17::text, $18, $8 WHERE $16::text IS NOT NULL
+    INSERT INTO command_receipts (scope, idempotency_key, aggregate_type, aggregate_id, command_type, first_sequence, last_sequence, input_hash)
+    SELECT $15::text, $16::text, $1, $2, $17::text, $18, $8, $21::text WHERE $16::text IS NOT NULL
 )
 SELECT sequence, global_position, transaction_id, recorded_at FROM appended ORDER BY sequence";
+
+/// The receipt of an idempotency key: what it was used for, and the fingerprint of the input.
+pub const RECEIPT: &str = "
+SELECT aggregate_type, aggregate_id, command_type, first_sequence, last_sequence, input_hash
+  FROM command_receipts WHERE scope = $1 AND idempotency_key = $2";
+
+/// Refreshes the statistics of the tables the command path reads (see `CommandBus`).
+pub const ANALYZE: &str = "ANALYZE unique_claims, command_receipts, snapshots, events";

@@ -1,0 +1,187 @@
+//! Does the command path stay flat as the log grows? Creates/s and updates/s through the command
+//! bus on an empty database, then again, on the same long-lived pool (plans prepared in the
+//! first phase stay cached, as in a running `serve`), after a million more aggregates.
+//!
+//! `cargo bench -p tests --bench growth` (env: `BENCH_SECONDS` per phase, default 5;
+//! `BENCH_CLIENTS`, default 8; `BENCH_AGGREGATES`, default 1,000,000; `TEST_DATABASE_URL` as
+//! for the tests). The million aggregates are bulk-inserted with SQL shaped exactly like the
+//! rows a keyed create writes (copied from one, with fresh ids, names and keys): one
+//! `EnvironmentRequested` event, one name claim and one idempotency receipt each; then the
+//! tables are vacuumed and ANALYZEd, as autovacuum would after such growth. Creates are keyed
+//! (as a Control Plane sends them) and take a name claim; updates alternate MarkDegraded /
+//! MarkRecovered on one Ready environment per client (made fresh for each phase). Prints each
+//! rate and the after/empty ratio (goal >= 0.9).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::commands::{CommandBus, CommandOptions};
+use chrono::Utc;
+use domain::environments::*;
+use futures::future::join_all;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Runs `work(client, i)` in `clients` loops for `seconds`; returns operations per second.
+async fn measure<F, Fut>(clients: usize, seconds: f64, work: F) -> f64
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let work = Arc::new(work);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (work, stop, done) = (work.clone(), stop.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    work(c, i).await;
+                    i += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    join_all(tasks).await;
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn flip(i: u64) -> EnvironmentCommand {
+    if i.is_multiple_of(2) {
+        EnvironmentCommand::MarkDegraded { reason: Reason::parse("bench").unwrap(), at: Utc::now() }
+    } else {
+        EnvironmentCommand::MarkRecovered { at: Utc::now() }
+    }
+}
+
+/// (creates/s, updates/s) for one phase; `phase` keeps names and keys apart between phases.
+/// Updates go to one fresh Ready environment per client (each starts Ready, so the flips
+/// alternate from MarkDegraded).
+async fn rates(bus: &CommandBus, clients: usize, seconds: f64, phase: &str) -> (f64, f64) {
+    let mut ready = Vec::with_capacity(clients);
+    for c in 0..clients {
+        ready.push(tests::drive::ready_environment(bus, &format!("ready-{phase}{c}")).await.to_string());
+    }
+    let ready = Arc::new(ready);
+    let (bus_c, phase) = (bus.clone(), phase.to_owned());
+    let creates = measure(clients, seconds, move |c, i| {
+        let (bus, phase) = (bus_c.clone(), phase.clone());
+        async move {
+            let name = format!("{phase}{c}-{i}");
+            let options = CommandOptions { idempotency_key: Some(format!("create-{name}")), ..Default::default() };
+            let id = EnvironmentId::generate().to_string();
+            bus.execute::<RuntimeEnvironment>(
+                &tests::system_context(),
+                &id,
+                tests::drive::request_environment(&name),
+                options,
+            )
+            .await
+            .unwrap();
+        }
+    })
+    .await;
+    let (bus_u, ready) = (bus.clone(), ready.clone());
+    let updates = measure(clients, seconds, move |c, i| {
+        let (bus, ready) = (bus_u.clone(), ready.clone());
+        async move {
+            bus.execute::<RuntimeEnvironment>(&tests::system_context(), &ready[c], flip(i), CommandOptions::default())
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    (creates, updates)
+}
+
+/// `n` more aggregates, each exactly what a keyed create writes, copied from a real one.
+async fn bulk_load(pool: &PgPool, n: i64) {
+    let id = "'b0000000-0000-4000-8000-' || lpad(to_hex(g), 12, '0')";
+    let statements = [
+        format!(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT t.aggregate_type, {id}, 1, t.event_type, t.event_version,
+                    jsonb_set(t.payload, '{{EnvironmentRequested,name}}', to_jsonb('bulk-' || g)),
+                    t.metadata || jsonb_build_object('event_id', gen_random_uuid()::text, 'trace_id', md5(g::text),
+                                                     'command_id', gen_random_uuid()::text, 'idempotency_key', 'bulk-' || g)
+               FROM (SELECT * FROM events WHERE event_type = 'EnvironmentRequested' LIMIT 1) t,
+                    generate_series(1, $1::bigint) g"
+        ),
+        format!(
+            "INSERT INTO unique_claims (scope, key, aggregate_type, aggregate_id)
+             SELECT c.scope, 'bulk/dev/bulk-' || g, c.aggregate_type, {id}
+               FROM (SELECT * FROM unique_claims LIMIT 1) c, generate_series(1, $1::bigint) g"
+        ),
+        format!(
+            "INSERT INTO command_receipts (scope, idempotency_key, aggregate_type, aggregate_id, command_type,
+                                           first_sequence, last_sequence, input_hash)
+             SELECT r.scope, 'bulk-' || g, r.aggregate_type, {id}, r.command_type, 1, 1, md5(g::text)
+               FROM (SELECT * FROM command_receipts LIMIT 1) r, generate_series(1, $1::bigint) g"
+        ),
+    ];
+    for statement in statements {
+        sqlx::query(&statement).bind(n).execute(pool).await.unwrap();
+    }
+    // What autovacuum does after such growth (insert-triggered vacuum, then analyze), done
+    // now so that it does not run inside the measured phase instead.
+    sqlx::query("VACUUM (ANALYZE) events, unique_claims, command_receipts, snapshots").execute(pool).await.unwrap();
+    // Rows written over hours would have been checkpointed long ago; a million written in
+    // seconds would otherwise be flushed by the checkpointer inside the measured phase.
+    // (Needs a superuser or pg_checkpoint, as the tests' admin URL has; skipped otherwise.)
+    if let Err(err) = sqlx::query("CHECKPOINT").execute(pool).await {
+        println!("CHECKPOINT refused ({err}); the checkpointer may flush the load during the phase");
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: f64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let clients: usize = std::env::var("BENCH_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
+    let aggregates: i64 = std::env::var("BENCH_AGGREGATES").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    infra::telemetry::init_tracing(std::io::sink);
+    let admin = tests::admin_url().await;
+    let name = format!("rtp_bench_{}", Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let pool = infra::database::connect(&url, 32).await.unwrap();
+    infra::database::migrate(&pool).await.unwrap();
+    println!("growth: {clients} clients, {seconds}s per phase, database {name}");
+
+    let bus = CommandBus::new(pool.clone());
+    let (creates_empty, updates_empty) = rates(&bus, clients, seconds, "a").await;
+    println!("empty database:        creates {creates_empty:>7.0}/s   updates {updates_empty:>7.0}/s");
+
+    let started = Instant::now();
+    bulk_load(&pool, aggregates).await;
+    let sizes: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM unique_claims), (SELECT count(*) FROM command_receipts)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    println!(
+        "loaded {aggregates} aggregates in {:.1}s (events {}, claims {}, receipts {}), VACUUM ANALYZEd",
+        started.elapsed().as_secs_f64(),
+        sizes.0,
+        sizes.1,
+        sizes.2
+    );
+
+    let (creates_full, updates_full) = rates(&bus, clients, seconds, "b").await;
+    println!("after {aggregates} aggregates: creates {creates_full:>7.0}/s   updates {updates_full:>7.0}/s");
+    println!(
+        "ratio after/empty:     creates {:>7.2}     updates {:>7.2}   (goal >= 0.9)",
+        creates_full / creates_empty,
+        updates_full / updates_empty
+    );
+
+    pool.close().await;
+    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await;
+}
