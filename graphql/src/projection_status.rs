@@ -3,7 +3,8 @@
 //! A mutation returns the log cursor of what it wrote (`CommandResult.position`); a query over a
 //! projection may pass it as `minPosition` and then waits, at most [`MAX_WAIT`], until that
 //! projection has applied it. Past the bound it fails with `PROJECTION_LAG` rather than answer
-//! with data older than the caller's own write.
+//! with data older than the caller's own write. Waiters are woken by the runner's progress
+//! (`ProjectionRunner::progress`, published after each batch commits), not by polling.
 
 use std::time::Duration;
 
@@ -45,20 +46,27 @@ pub async fn await_position(ctx: &Context<'_>, name: &str, min_position: Option<
     let Some(runner) = state.runners.iter().find(|r| r.name() == name) else {
         return Err(ApiError::internal(req.trace_id.as_str(), format!("projection {name} is not running"))).gql();
     };
-    let deadline = tokio::time::Instant::now() + MAX_WAIT;
-    loop {
-        let checkpoint = runner.checkpoint().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
-        if checkpoint >= target {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(async_graphql::Error::new(format!(
-                "the {name} read model has not reached minPosition within {}s; retry",
-                MAX_WAIT.as_secs()
-            ))
-            .extend_with(|_, e| e.set("code", "PROJECTION_LAG")));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // Subscribe before reading the database, so a batch committed in between still wakes us.
+    let mut progress = runner.progress();
+    if *progress.borrow_and_update() >= target {
+        return Ok(());
+    }
+    // Once from the database: another replica may have applied it (this runner sees that at
+    // its next step, at most one poll interval later).
+    let checkpoint = runner.checkpoint().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
+    if checkpoint >= target {
+        return Ok(());
+    }
+    // Then woken by the runner's commits, not by polling.
+    let reached = tokio::time::timeout(MAX_WAIT, progress.wait_for(|seen| *seen >= target)).await.map(|r| r.is_ok());
+    match reached {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::internal(req.trace_id.as_str(), format!("projection {name} stopped"))).gql(),
+        Err(_) => Err(async_graphql::Error::new(format!(
+            "the {name} read model has not reached minPosition within {}s; retry",
+            MAX_WAIT.as_secs()
+        ))
+        .extend_with(|_, e| e.set("code", "PROJECTION_LAG"))),
     }
 }
 

@@ -40,6 +40,10 @@ struct Row {
     tenant_id: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// The log position `(transaction, position)` of the event that created the row: the
+    /// list's page order, the order in which rows appear (see `created_transaction_id` in
+    /// migration 20261201000020).
+    created_transaction_id: i64,
     created_position: i64,
 }
 
@@ -51,7 +55,7 @@ fn text_of<T: serde::Serialize>(value: Option<T>) -> Result<String, serde_json::
     })
 }
 
-type StoredRow = (String, Value, i64, Option<String>, DateTime<Utc>, i64);
+type StoredRow = (String, Value, i64, Option<String>, DateTime<Utc>, i64, i64);
 
 #[async_trait]
 impl Projector for EnvironmentsProjector {
@@ -62,8 +66,9 @@ impl Projector for EnvironmentsProjector {
         Interest::AggregateTypes(&[RuntimeEnvironment::TYPE])
     }
 
+    /// 2: `created_transaction_id`, the list's commit-order page key.
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
@@ -80,16 +85,20 @@ impl Projector for EnvironmentsProjector {
         ids.sort_unstable();
         ids.dedup();
         let stored: Vec<StoredRow> = sqlx::query_as(
-            "SELECT environment_id, state, version, tenant_id, created_at, created_position \
+            "SELECT environment_id, state, version, tenant_id, created_at, created_transaction_id, created_position \
                FROM environment_view WHERE environment_id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
         let mut rows: HashMap<String, Row> = HashMap::with_capacity(ids.len());
-        for (id, state, version, tenant_id, created_at, created_position) in stored {
+        for (id, state, version, tenant_id, created_at, created_transaction_id, created_position) in stored {
             let state = serde_json::from_value(state)?;
-            rows.insert(id, Row { state, version, tenant_id, created_at, updated_at: created_at, created_position });
+            let updated_at = created_at;
+            rows.insert(
+                id,
+                Row { state, version, tenant_id, created_at, updated_at, created_transaction_id, created_position },
+            );
         }
         let mut touched: Vec<String> = Vec::new();
         for event in mine {
@@ -99,6 +108,7 @@ impl Projector for EnvironmentsProjector {
                 tenant_id: event.envelope(keys::TENANT_ID).map(str::to_owned),
                 created_at: event.recorded_at,
                 updated_at: event.recorded_at,
+                created_transaction_id: event.transaction_id,
                 created_position: event.global_position,
             });
             if event.sequence <= row.version {
@@ -127,6 +137,7 @@ impl Projector for EnvironmentsProjector {
             (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         let (mut created_at, mut updated_at, mut created_position) =
             (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut created_transaction_id = Vec::with_capacity(n);
         for id in &touched {
             let row = &rows[id];
             product.push(text_of(row.state.product())?);
@@ -139,12 +150,13 @@ impl Projector for EnvironmentsProjector {
             created_at.push(row.created_at);
             updated_at.push(row.updated_at);
             created_position.push(row.created_position);
+            created_transaction_id.push(row.created_transaction_id);
         }
         sqlx::query(
             "INSERT INTO environment_view (environment_id, product, name, stage, status, version, state, \
-                tenant_id, created_at, updated_at, created_position) \
+                tenant_id, created_at, updated_at, created_position, created_transaction_id) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], \
-                $7::jsonb[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[]) \
+                $7::jsonb[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::bigint[]) \
              ON CONFLICT (environment_id) DO UPDATE SET product = EXCLUDED.product, name = EXCLUDED.name, \
                 stage = EXCLUDED.stage, status = EXCLUDED.status, version = EXCLUDED.version, \
                 state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
@@ -160,6 +172,7 @@ impl Projector for EnvironmentsProjector {
         .bind(&created_at)
         .bind(&updated_at)
         .bind(&created_position)
+        .bind(&created_transaction_id)
         .execute(&mut *conn)
         .await?;
         Ok(())

@@ -13,7 +13,10 @@
 //! order and committed in the other) takes effect at that start, and a period of zero length is
 //! dropped. The artifact of a deployment comes from its `DeploymentStarted`, kept in the side
 //! table `inventory_deployments`; the compute kind from the service's contract, kept in
-//! `inventory_services`. [`inventory_by_replay`] computes the same answer from the log alone.
+//! `inventory_services`; and where, in the environment's own terms: the name of the
+//! environment's compute target of that kind when the period began (the first by name if it
+//! offers several), from `inventory_compute_targets`. [`inventory_by_replay`] computes the same
+//! rows (without the target's name) from the log alone.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -67,16 +70,39 @@ const RELEVANT: &[&str] = &[
     "RuntimeContractUpdated",
     "EnvironmentDecommissioned",
     "TenantOffboarded",
+    "EnvironmentRequested",
+    "ComputeTargetAdded",
+    "ComputeTargetRemoved",
 ];
 
 /// A decoded fact the inventory cares about.
 enum Fact {
-    Started { deployment: Artifact },
-    Succeeded { deployment: String },
-    RolledBack { deployment: String, target: String },
-    Compute { service: String, kind: String },
-    Decommissioned { environment: String },
-    Offboarded { environment: String, tenant: String },
+    Started {
+        deployment: Artifact,
+    },
+    Succeeded {
+        deployment: String,
+    },
+    RolledBack {
+        deployment: String,
+        target: String,
+    },
+    Compute {
+        service: String,
+        kind: String,
+    },
+    Decommissioned {
+        environment: String,
+    },
+    Offboarded {
+        environment: String,
+        tenant: String,
+    },
+    /// Compute targets an environment offers from now on (`kind` `None`: removed).
+    Targets {
+        environment: String,
+        targets: Vec<(String, Option<String>)>,
+    },
 }
 
 /// What a deployment puts in place.
@@ -127,9 +153,43 @@ fn fact_of_service(id: &str, event: ServiceEvent) -> Result<Option<Fact>, Projec
     })
 }
 
-fn fact_of_environment(id: &str, event: EnvironmentEvent) -> Option<Fact> {
-    matches!(event, EnvironmentEvent::EnvironmentDecommissioned { .. })
-        .then(|| Fact::Decommissioned { environment: id.to_owned() })
+fn fact_of_environment(id: &str, event: EnvironmentEvent) -> Result<Option<Fact>, ProjectionError> {
+    let environment = id.to_owned();
+    Ok(match event {
+        EnvironmentEvent::EnvironmentDecommissioned { .. } => Some(Fact::Decommissioned { environment }),
+        EnvironmentEvent::EnvironmentRequested { compute_targets, .. } => {
+            let targets = compute_targets
+                .iter()
+                .map(|t| Ok((text(t.name())?, Some(text(t.kind())?))))
+                .collect::<Result<_, ProjectionError>>()?;
+            Some(Fact::Targets { environment, targets })
+        }
+        EnvironmentEvent::ComputeTargetAdded { target } => {
+            Some(Fact::Targets { environment, targets: vec![(text(target.name())?, Some(text(target.kind())?))] })
+        }
+        EnvironmentEvent::ComputeTargetRemoved { name } => {
+            Some(Fact::Targets { environment, targets: vec![(text(name)?, None)] })
+        }
+        _ => None,
+    })
+}
+
+/// One `inventory_compute_targets` row: a compute target an environment offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct EnvironmentTarget {
+    environment_id: String,
+    name: String,
+    kind: String,
+}
+
+/// The compute targets of the environments in a batch: environment -> name -> kind (`None`:
+/// removed in this batch).
+type Targets = HashMap<String, BTreeMap<String, Option<String>>>;
+
+/// The name of `environment`'s compute target of kind `kind` (the first by name).
+fn target_of(targets: &Targets, environment: &str, kind: Option<&String>) -> Option<String> {
+    let kind = kind?;
+    targets.get(environment)?.iter().find(|(_, k)| k.as_ref() == Some(kind)).map(|(name, _)| name.clone())
 }
 
 fn fact_of_binding(event: TenantBindingEvent) -> Result<Option<Fact>, ProjectionError> {
@@ -174,7 +234,7 @@ impl InventoryProjector {
                 fact_of_service(id, self.services.deserialize(id, seq, ty, ver, payload)?)
             }
             t if t == RuntimeEnvironment::TYPE => {
-                Ok(fact_of_environment(id, self.environments.deserialize(id, seq, ty, ver, payload)?))
+                fact_of_environment(id, self.environments.deserialize(id, seq, ty, ver, payload)?)
             }
             t if t == RuntimeTenantBinding::TYPE => {
                 fact_of_binding(self.tenant_bindings.deserialize(id, seq, ty, ver, payload)?)
@@ -195,6 +255,8 @@ struct Period {
     version: String,
     digest: String,
     compute_kind: Option<String>,
+    /// The environment's compute target (by name) of that kind when the period began.
+    compute_target: Option<String>,
     valid_from: DateTime<Utc>,
     valid_to: Option<DateTime<Utc>>,
     closed_position: Option<i64>,
@@ -209,6 +271,7 @@ const PERIOD_COLUMNS: &[&str] = &[
     "version",
     "digest",
     "compute_kind",
+    "compute_target",
     "valid_from",
     "valid_to",
     "closed_position",
@@ -251,7 +314,13 @@ impl Periods {
         at
     }
 
-    fn replace(&mut self, artifact: &Artifact, compute_kind: Option<String>, at: DateTime<Utc>, position: i64) {
+    fn replace(
+        &mut self,
+        artifact: &Artifact,
+        (compute_kind, compute_target): (Option<String>, Option<String>),
+        at: DateTime<Utc>,
+        position: i64,
+    ) {
         let key = (artifact.service_id.clone(), artifact.environment_id.clone(), artifact.tenant_id.clone());
         if self.open.get(&key).is_some_and(|(p, _)| p.opened_position >= position) {
             return; // already applied
@@ -266,6 +335,7 @@ impl Periods {
             version: artifact.version.clone(),
             digest: artifact.digest.clone(),
             compute_kind,
+            compute_target,
             valid_from: at,
             valid_to: None,
             closed_position: None,
@@ -323,8 +393,9 @@ impl Projector for InventoryProjector {
         Interest::EventTypes(RELEVANT)
     }
 
+    /// 2: `compute_target` (the environment's target by name) and `inventory_compute_targets`.
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
@@ -385,9 +456,23 @@ impl Projector for InventoryProjector {
                 Fact::Offboarded { environment, tenant } => {
                     offboarded.insert((environment.clone(), tenant.clone()));
                 }
-                Fact::Started { .. } => {}
+                Fact::Started { .. } | Fact::Targets { .. } => {}
             }
         }
+        let mut target_envs: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        for (_, f) in &facts {
+            if let Fact::Targets { environment, .. } = f {
+                target_envs.push(environment.as_str());
+            }
+        }
+        let target_envs = distinct(target_envs);
+        let mut targets: Targets = HashMap::new();
+        for t in
+            load_rows::<EnvironmentTarget>(conn, "inventory_compute_targets", "environment_id", &target_envs).await?
+        {
+            targets.entry(t.environment_id).or_default().insert(t.name, Some(t.kind));
+        }
+        let mut touched_targets: BTreeSet<(String, String)> = BTreeSet::new();
         let service_ids = distinct(service_ids);
         let environments = distinct(environments);
         let mut compute: HashMap<String, String> =
@@ -406,13 +491,22 @@ impl Projector for InventoryProjector {
             let (at, pos) = (e.recorded_at, e.global_position);
             match f {
                 Fact::Started { .. } => {}
+                Fact::Targets { environment, targets: changes } => {
+                    let offered = targets.entry(environment.clone()).or_default();
+                    for (name, kind) in changes {
+                        offered.insert(name.clone(), kind.clone());
+                        touched_targets.insert((environment.clone(), name.clone()));
+                    }
+                }
                 Fact::Compute { service, kind } => {
                     compute.insert(service.clone(), kind.clone());
                     touched_services.insert(service.clone());
                 }
                 Fact::Succeeded { deployment } => {
                     if let Some(a) = deployments.get(deployment) {
-                        periods.replace(a, compute.get(&a.service_id).cloned(), at, pos);
+                        let kind = compute.get(&a.service_id).cloned();
+                        let target = target_of(&targets, &a.environment_id, kind.as_ref());
+                        periods.replace(a, (kind, target), at, pos);
                     }
                 }
                 Fact::RolledBack { deployment, target } => {
@@ -428,7 +522,9 @@ impl Projector for InventoryProjector {
                                 tenant_id: own.tenant_id.clone(),
                                 ..t.clone()
                             };
-                            periods.replace(&running, compute.get(&own.service_id).cloned(), at, pos);
+                            let kind = compute.get(&own.service_id).cloned();
+                            let target = target_of(&targets, &own.environment_id, kind.as_ref());
+                            periods.replace(&running, (kind, target), at, pos);
                         }
                         None => {
                             let key = (own.service_id.clone(), own.environment_id.clone(), own.tenant_id.clone());
@@ -468,7 +564,35 @@ impl Projector for InventoryProjector {
             .into_iter()
             .map(|s| ServiceCompute { compute_kind: compute[&s].clone(), service_id: s })
             .collect();
-        upsert_rows(conn, "inventory_services", &["service_id"], &["service_id", "compute_kind"], &out).await
+        upsert_rows(conn, "inventory_services", &["service_id"], &["service_id", "compute_kind"], &out).await?;
+        let (mut offered, mut removed_env, mut removed_name) = (Vec::new(), Vec::new(), Vec::new());
+        for (environment, name) in touched_targets {
+            match targets.get(&environment).and_then(|t| t.get(&name)).cloned().flatten() {
+                Some(kind) => offered.push(EnvironmentTarget { environment_id: environment, name, kind }),
+                None => {
+                    removed_env.push(environment);
+                    removed_name.push(name);
+                }
+            }
+        }
+        if !removed_env.is_empty() {
+            sqlx::query(
+                "DELETE FROM inventory_compute_targets \
+                  WHERE (environment_id, name) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            )
+            .bind(&removed_env)
+            .bind(&removed_name)
+            .execute(&mut *conn)
+            .await?;
+        }
+        upsert_rows(
+            conn,
+            "inventory_compute_targets",
+            &["environment_id", "name"],
+            &["environment_id", "name", "kind"],
+            &offered,
+        )
+        .await
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), ProjectionError> {
@@ -476,7 +600,7 @@ impl Projector for InventoryProjector {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["runtime_inventory", "inventory_deployments", "inventory_services"]
+        &["runtime_inventory", "inventory_deployments", "inventory_services", "inventory_compute_targets"]
     }
 }
 
@@ -499,6 +623,72 @@ pub async fn inventory_as_of(
     .bind(as_of)
     .bind(tenant)
     .bind(environment)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows)
+}
+
+/// A period of `runtime_inventory` as a page of the inventory returns it: what ran, since
+/// when, and until when (`None`: it still runs).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InventoryPeriod {
+    /// What ran, as [`inventory_as_of`] returns it.
+    #[sqlx(flatten)]
+    pub row: InventoryRow,
+    /// End of the period; `None` while it runs.
+    pub until: Option<DateTime<Utc>>,
+    /// Where, in the environment's terms: its compute target (by name) of the service's
+    /// compute kind when the period began; `None` when it offered none of that kind.
+    pub compute_target: Option<String>,
+}
+
+/// Which page of the inventory at an instant to read: filters, the caller's tenant scope
+/// (`tenant_visible`, migration 20261201000002), and a keyset position.
+#[derive(Debug, Clone, Default)]
+pub struct InventoryPage<'a> {
+    /// Only this tenant (`Some("")`: shared workloads only).
+    pub tenant: Option<&'a str>,
+    /// Only this environment.
+    pub environment: Option<&'a str>,
+    /// The tenants the caller may see (`None`: all); shared rows are always visible.
+    pub scope: Option<&'a [String]>,
+    /// Rows strictly after this `(environment, service, tenant)` key, in byte order.
+    pub after: Option<(&'a str, &'a str, &'a str)>,
+    /// At most this many rows.
+    pub limit: i64,
+}
+
+/// One page of what ran at `as_of`, ordered by environment, service, tenant (byte order, as
+/// [`inventory_as_of`]), filtered, bounded and keyed in the database: the cost of a page does
+/// not grow with the inventory.
+pub async fn inventory_page(
+    conn: &mut PgConnection,
+    as_of: DateTime<Utc>,
+    page: &InventoryPage<'_>,
+) -> Result<Vec<InventoryPeriod>, ProjectionError> {
+    let (after_env, after_service, after_tenant) =
+        page.after.map_or((None, None, None), |(e, s, t)| (Some(e), Some(s), Some(t)));
+    let rows = sqlx::query_as::<_, InventoryPeriod>(
+        "SELECT environment_id, service_id, tenant_id, deployment_id, version, digest, compute_kind, \
+                valid_from AS since, valid_to AS until, compute_target \
+           FROM runtime_inventory \
+          WHERE valid @> $1::timestamptz \
+            AND ($2::text IS NULL OR tenant_id = $2) \
+            AND ($3::text IS NULL OR environment_id = $3) \
+            AND tenant_visible(tenant_id, $4::text[]) \
+            AND ($5::text IS NULL OR (environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\") \
+                 > ($5::text COLLATE \"C\", $6::text COLLATE \"C\", $7::text COLLATE \"C\")) \
+          ORDER BY environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\" \
+          LIMIT $8",
+    )
+    .bind(as_of)
+    .bind(page.tenant)
+    .bind(page.environment)
+    .bind(page.scope)
+    .bind(after_env)
+    .bind(after_service)
+    .bind(after_tenant)
+    .bind(page.limit.max(0))
     .fetch_all(conn)
     .await?;
     Ok(rows)

@@ -53,12 +53,38 @@ pub struct ProjectionRunner {
     pool: PgPool,
     projector: Arc<dyn Projector>,
     batch_size: i64,
+    /// The checkpoint as this process last saw it commit (its own batches, or another
+    /// replica's seen at the start of a step): read-your-writes waiters watch it instead of
+    /// polling the database. Shared by the clones of a runner.
+    progress: Arc<watch::Sender<LogPosition>>,
 }
 
 impl ProjectionRunner {
     /// A runner of `projector` over the log in `pool`.
     pub fn new(pool: PgPool, projector: Arc<dyn Projector>) -> Self {
-        Self { pool, projector, batch_size: DEFAULT_BATCH_SIZE }
+        Self {
+            pool,
+            projector,
+            batch_size: DEFAULT_BATCH_SIZE,
+            progress: Arc::new(watch::channel(LogPosition::START).0),
+        }
+    }
+
+    /// The checkpoint as last committed through this runner (or seen by it), updated after
+    /// every batch commits: wait on it (e.g. `wait_for`) to read your writes without polling.
+    /// It may lag the database's checkpoint by one poll interval when another replica applies
+    /// the batches; read [`ProjectionRunner::checkpoint`] once before waiting.
+    pub fn progress(&self) -> watch::Receiver<LogPosition> {
+        self.progress.subscribe()
+    }
+
+    /// Publishes `checkpoint` (a committed one) to the waiters, waking them only on a change.
+    fn publish(&self, checkpoint: LogPosition) {
+        self.progress.send_if_modified(|seen| {
+            let changed = *seen != checkpoint;
+            *seen = checkpoint;
+            changed
+        });
     }
 
     /// Events per batch (at least 1).
@@ -103,6 +129,7 @@ impl ProjectionRunner {
             None => self.reset_in(&mut tx).await?,
         }
         tx.commit().await?;
+        self.publish(self.checkpoint().await?);
         Ok(())
     }
 
@@ -124,12 +151,15 @@ impl ProjectionRunner {
     pub async fn step(&self) -> Result<usize, ProjectionError> {
         let mut tx = self.pool.begin().await?;
         self.lock(&mut tx).await?;
-        let applied = self.step_in(&mut tx).await?;
+        let (applied, checkpoint) = self.step_in(&mut tx).await?;
         tx.commit().await?;
+        self.publish(checkpoint);
         Ok(applied)
     }
 
-    async fn step_in(&self, conn: &mut PgConnection) -> Result<usize, ProjectionError> {
+    /// One batch inside the caller's transaction: how many events it applied, and the
+    /// checkpoint it leaves (to publish once the transaction commits).
+    async fn step_in(&self, conn: &mut PgConnection) -> Result<(usize, LogPosition), ProjectionError> {
         let (xid, pos): (i64, i64) = sqlx::query_as(
             "SELECT transaction_id::text::bigint, global_position FROM projection_checkpoints WHERE projection = $1",
         )
@@ -139,7 +169,7 @@ impl ProjectionRunner {
         let after = LogPosition { transaction_id: xid, global_position: pos };
         let batch = reader::read_wanted(conn, after, self.batch_size, self.projector.interest()).await?;
         let Some(last) = batch.scanned_to.filter(|p| *p > after) else {
-            return Ok(0);
+            return Ok((0, after));
         };
         let events = batch.events;
         if !events.is_empty() {
@@ -155,7 +185,7 @@ impl ProjectionRunner {
         .bind(events.len() as i64)
         .execute(&mut *conn)
         .await?;
-        Ok(events.len())
+        Ok((events.len(), last))
     }
 
     /// Applies batches until no final event is left; returns how many it applied.
@@ -205,14 +235,17 @@ impl ProjectionRunner {
         self.lock(&mut tx).await?;
         self.reset_in(&mut tx).await?;
         let mut total = 0;
+        let mut checkpoint;
         loop {
-            let n = self.step_in(&mut tx).await?;
+            let (n, at) = self.step_in(&mut tx).await?;
+            checkpoint = at;
             if n == 0 {
                 break;
             }
             total += n as u64;
         }
         tx.commit().await?;
+        self.publish(checkpoint);
         Ok(total)
     }
 
@@ -260,7 +293,7 @@ impl ProjectionRunner {
             let mut batches = 0u64;
             loop {
                 let mut tx = conn.begin().await?;
-                let n = bulk.step_in(&mut tx).await?;
+                let (n, _) = bulk.step_in(&mut tx).await?;
                 tx.commit().await?;
                 if n == 0 {
                     break;
@@ -276,8 +309,10 @@ impl ProjectionRunner {
             sqlx::query(&analyze).execute(&mut conn).await?;
             let mut tx = conn.begin().await?;
             self.lock(&mut tx).await?;
+            let mut checkpoint;
             loop {
-                let n = self.step_in(&mut tx).await?;
+                let (n, at) = self.step_in(&mut tx).await?;
+                checkpoint = at;
                 if n == 0 {
                     break;
                 }
@@ -304,6 +339,7 @@ impl ProjectionRunner {
         .await?;
             sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut *tx).await?;
             tx.commit().await?;
+            self.publish(checkpoint);
             progress(total);
             Ok(total)
         })

@@ -170,6 +170,15 @@ async fn history_and_trace_return_the_events_with_their_envelope() {
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "trace is in log order: {order:?}");
 
+    // A tenant is bound only to a live environment: provisioning finishes first, on another
+    // trace so this one's counts stay as they are.
+    let ready = app
+        .gql(
+            "mutation($id: ID!, $o: ProvisioningOutputsInput!) { recordProvisioningSucceeded(id: $id, outputs: $o) { version } }",
+            json!({ "id": id, "o": { "endpoints": [], "resourceIds": [], "stackVersion": 1 } }),
+        )
+        .await;
+    assert!(ready["errors"].is_null(), "{ready}");
     // A contoso binding joins the trace, sent by an operator acting for no tenant: its event
     // is contoso's all the same.
     let bound = app
@@ -204,7 +213,7 @@ async fn history_and_trace_return_the_events_with_their_envelope() {
     assert_eq!(own["data"]["trace"]["edges"].as_array().unwrap().len(), 4, "{own}");
     // Environments are platform-wide (a product's, not a tenant's): every tenant sees them.
     let shared = app.gql_with(ENVIRONMENT, json!({ "id": id }), &[("x-tenant-id", "fabrikam")]).await;
-    assert_eq!(shared["data"]["environment"]["version"], 2, "{shared}");
+    assert_eq!(shared["data"]["environment"]["version"], 3, "{shared}");
 }
 
 #[tokio::test]
@@ -299,9 +308,22 @@ async fn environments_page_by_stage_and_survive_a_restart() {
     let db = TestDb::new().await;
     let app = TestApp::start(db.pool.clone()).await;
     for (name, stage) in [("a", "DEV"), ("b", "TEST"), ("c", "DEV"), ("d", "STAGING"), ("e", "DEV")] {
-        create(&app, "portal", name, stage).await;
+        let id = create(&app, "portal", name, stage).await;
+        if stage == "STAGING" {
+            // Prod needs a live (Ready/Degraded) staging, not only a requested one.
+            for (mutation, variables) in [
+                ("mutation($id: ID!) { recordProvisioningStarted(id: $id) { version } }", json!({ "id": id })),
+                (
+                    "mutation($id: ID!, $o: ProvisioningOutputsInput!) { recordProvisioningSucceeded(id: $id, outputs: $o) { version } }",
+                    json!({ "id": id, "o": { "endpoints": [], "resourceIds": [], "stackVersion": 1 } }),
+                ),
+            ] {
+                let response = run(&app, mutation, variables).await;
+                assert!(response["errors"].is_null(), "{response}");
+            }
+        }
     }
-    // Prod is accepted once staging exists.
+    // Prod is accepted once a live staging exists.
     create(&app, "portal", "live", "PROD").await;
     app.settle().await;
     let query = "query($after: String) { environments(first: 2, after: $after, stage: DEV) { edges { cursor node { name stage } } pageInfo { hasNextPage } } }";

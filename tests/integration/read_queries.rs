@@ -137,12 +137,13 @@ async fn now(pool: &PgPool) -> String {
 const CATALOG: &str = "query($first: Int, $after: String, $product: String, $status: String) {
   serviceCatalog(first: $first, after: $after, product: $product, status: $status) {
     edges { cursor node { serviceId product name kind status blueprint dependencies updatedAt
-      environments { serviceId environmentId tenantId deployedVersion deploymentId deploymentStatus healthStatus updatedAt } } }
+      contract { image ports minReplicas maxReplicas compute }
+      environments(first: 5) { serviceId environmentId tenantId deployedVersion deploymentId deploymentStatus healthStatus updatedAt } } }
     pageInfo { hasNextPage hasPreviousPage endCursor } } }";
 
 const INVENTORY: &str = "query($asOf: DateTime, $tenant: String, $env: ID, $first: Int, $after: String) {
   runtimeInventory(asOf: $asOf, tenantId: $tenant, environmentId: $env, first: $first, after: $after) {
-    edges { cursor node { serviceId environmentId tenantId version digest deploymentId computeKind since until } }
+    edges { cursor node { serviceId environmentId tenantId version digest deploymentId computeKind computeTarget since until } }
     pageInfo { hasNextPage endCursor } } }";
 
 const DRIFT: &str = "query($env: ID, $status: String, $class: String, $first: Int, $after: String, $min: String) {
@@ -152,7 +153,7 @@ const DRIFT: &str = "query($env: ID, $status: String, $class: String, $first: In
 
 const HEALTH: &str = "query($service: ID, $env: ID, $tenant: String, $first: Int, $after: String) {
   healthStatus(serviceId: $service, environmentId: $env, tenantId: $tenant, first: $first, after: $after) {
-    edges { node { healthId serviceId environmentId tenantId status since openIncident history { globalPosition fromStatus toStatus at } } }
+    edges { node { healthId serviceId environmentId tenantId status since openIncident history { edges { node { globalPosition fromStatus toStatus at } } } } }
     pageInfo { hasNextPage endCursor } } }";
 
 const DEPLOYMENTS: &str = "query($service: ID, $env: ID, $tenant: String, $status: String, $first: Int, $after: String, $min: String) {
@@ -241,7 +242,7 @@ async fn read_model_queries_over_a_release_story() {
     let api_entry = entries.iter().find(|n| n["serviceId"] == json!(api)).unwrap();
     assert_eq!(api_entry["product"], "shop");
     assert_eq!(api_entry["name"], "api");
-    assert_eq!(api_entry["status"], "active");
+    assert_eq!(api_entry["status"], "ACTIVE", "the GraphQL enum, as `service(id)` returns it");
     assert_eq!(api_entry["dependencies"], json!([worker]));
     let placements = api_entry["environments"].as_array().unwrap();
     assert_eq!(placements.len(), 1, "{api_entry}");
@@ -249,8 +250,8 @@ async fn read_model_queries_over_a_release_story() {
     assert_eq!((p["environmentId"].as_str(), p["tenantId"].as_str()), (Some(env.as_str()), Some("contoso")));
     assert_eq!(p["deployedVersion"], "1.0.0", "rolled back to v1: {p}");
     assert_eq!(p["deploymentId"], json!(v2));
-    assert_eq!(p["deploymentStatus"], "rolled_back");
-    assert_eq!(p["healthStatus"], "healthy");
+    assert_eq!(p["deploymentStatus"], "ROLLED_BACK");
+    assert_eq!(p["healthStatus"], "HEALTHY");
     let worker_entry = entries.iter().find(|n| n["serviceId"] == json!(worker)).unwrap();
     assert_eq!(worker_entry["environments"][0]["tenantId"], "fabrikam", "{worker_entry}");
     // Filters.
@@ -290,7 +291,8 @@ async fn read_model_queries_over_a_release_story() {
     assert_eq!(rows[0]["environmentId"], json!(env));
     assert_eq!(rows[0]["tenantId"], "contoso");
     assert_eq!(rows[0]["version"], "1.0.0");
-    assert_eq!(rows[0]["computeKind"].is_string(), true, "{inventory}");
+    assert_eq!(rows[0]["computeKind"], "AKS", "{inventory}");
+    assert_eq!(rows[0]["computeTarget"], "aks-main", "the environment's target of that kind: {inventory}");
     assert!(rows[0]["until"].is_null());
     let then = query(&app, INVENTORY, json!({ "asOf": middle }), &[]).await;
     assert_eq!(field(&then, "version"), vec!["1.0.0"]);
@@ -318,8 +320,8 @@ async fn read_model_queries_over_a_release_story() {
         "newest first"
     );
     let contoso_row = nodes(&all).into_iter().find(|n| n["findingId"] == json!(drift_contoso)).unwrap();
-    assert_eq!(contoso_row["class"], "version");
-    assert_eq!(contoso_row["status"], "detected");
+    assert_eq!(contoso_row["class"], "VERSION");
+    assert_eq!(contoso_row["status"], "DETECTED");
     assert_eq!(contoso_row["tenantId"], "contoso");
     assert_eq!((contoso_row["desired"].as_str(), contoso_row["observed"].as_str()), (Some("1.0.0"), Some("2.0.0")));
     assert_eq!(
@@ -361,10 +363,10 @@ async fn read_model_queries_over_a_release_story() {
     .await;
     assert_eq!(
         counts,
-        json!([{ "environmentId": env, "class": "configuration", "open": 1 }, { "environmentId": env, "class": "version", "open": 2 }])
+        json!([{ "environmentId": env, "class": "CONFIGURATION", "open": 1 }, { "environmentId": env, "class": "VERSION", "open": 2 }])
     );
     let counts = query(&app, "{ driftCounts { class open } }", json!({}), contoso).await;
-    assert_eq!(counts, json!([{ "class": "version", "open": 2 }]));
+    assert_eq!(counts, json!([{ "class": "VERSION", "open": 2 }]));
 
     // healthStatus --------------------------------------------------------------------------
     let all = query(&app, HEALTH, json!({}), &[]).await;
@@ -372,11 +374,12 @@ async fn read_model_queries_over_a_release_story() {
     health_ids.sort();
     assert_eq!(field(&all, "healthId"), health_ids);
     let api_health = nodes(&all).into_iter().find(|n| n["healthId"] == json!(health)).unwrap();
-    assert_eq!(api_health["status"], "healthy");
+    assert_eq!(api_health["status"], "HEALTHY");
     assert_eq!(api_health["tenantId"], "contoso");
-    let history = api_health["history"].as_array().unwrap();
+    let history: Vec<Value> =
+        api_health["history"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
     assert!(history.len() >= 3, "{api_health}");
-    assert_eq!(history[0]["toStatus"], "healthy", "newest first: {api_health}");
+    assert_eq!(history[0]["toStatus"], "HEALTHY", "newest first: {api_health}");
     assert_eq!(history[1]["toStatus"], history[0]["fromStatus"]);
     let positions: Vec<i64> = history.iter().map(|h| h["globalPosition"].as_i64().unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] > w[1]), "{positions:?}");
@@ -397,10 +400,10 @@ async fn read_model_queries_over_a_release_story() {
     let all = query(&app, DEPLOYMENTS, json!({ "service": api }), &[]).await;
     assert_eq!(field(&all, "deploymentId"), vec![v2.clone(), v1.clone()], "newest first");
     let rows = nodes(&all);
-    assert_eq!(rows[0]["status"], "rolled_back");
+    assert_eq!(rows[0]["status"], "ROLLED_BACK");
     assert_eq!(rows[0]["rollbackTarget"], json!(v1));
     assert_eq!(rows[0]["tenantId"], "contoso");
-    assert_eq!(rows[1]["status"], "succeeded");
+    assert_eq!(rows[1]["status"], "SUCCEEDED");
     assert!(rows[1]["finishedAt"].is_string());
     assert_eq!(
         field(&query(&app, DEPLOYMENTS, json!({ "status": "SUCCEEDED" }), &[]).await, "deploymentId"),
@@ -478,7 +481,7 @@ async fn read_model_queries_over_a_release_story() {
     let v3 = run(&app, &start, json!({ "i": deployment_input(&worker, &env, "3.0.0") })).await;
     let fresh = query(&app, DEPLOYMENTS, json!({ "service": worker, "min": v3["position"] }), &[]).await;
     assert_eq!(field(&fresh, "deploymentId"), vec![id(&v3)]);
-    assert_eq!(nodes(&fresh)[0]["status"], "pending", "{fresh}");
+    assert_eq!(nodes(&fresh)[0]["status"], "PENDING", "{fresh}");
     let fresh = query(&app, AUDIT, json!({ "types": ["DeploymentStarted"], "min": v3["position"] }), &[]).await;
     assert_eq!(nodes(&fresh).len(), 3);
     let fresh = query(

@@ -98,10 +98,13 @@ impl CatalogMutation {
         #[graphql(desc = "The service to register.")] input: RegisterServiceInput,
         #[graphql(desc = "Idempotency, optimistic concurrency and correlation.")] options: Option<CommandOptionsInput>,
     ) -> async_graphql::Result<CommandResult> {
-        let id = match &input.id {
-            Some(id) => id.clone(),
-            None => ID(ServiceId::generate().to_string()),
-        };
+        let id = crate::command::new_id::<RuntimeService>(
+            ctx,
+            input.id.as_ref(),
+            options.as_ref(),
+            "RegisterService",
+            || ServiceId::generate().to_string(),
+        )?;
         let command = (|| {
             Ok(ServiceCommand::RegisterService {
                 service: service_id(&id)?,
@@ -194,10 +197,13 @@ impl CatalogMutation {
         #[graphql(desc = "The deployment to start.")] input: StartDeploymentInput,
         #[graphql(desc = "Idempotency, optimistic concurrency and correlation.")] options: Option<CommandOptionsInput>,
     ) -> async_graphql::Result<CommandResult> {
-        let id = match &input.id {
-            Some(id) => id.clone(),
-            None => ID(DeploymentId::generate().to_string()),
-        };
+        let id = crate::command::new_id::<RuntimeDeployment>(
+            ctx,
+            input.id.as_ref(),
+            options.as_ref(),
+            "StartDeployment",
+            || DeploymentId::generate().to_string(),
+        )?;
         let command = (|| {
             let gates = input.gates.iter().map(|g| g.parse()).collect::<Result<Vec<_>, _>>()?;
             Ok(DeploymentCommand::StartDeployment {

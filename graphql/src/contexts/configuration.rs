@@ -138,10 +138,13 @@ impl ConfigurationMutation {
         #[graphql(desc = "What the configuration is for.")] input: CreateConfigurationInput,
         #[graphql(desc = "Idempotency, concurrency and correlation options.")] options: Option<CommandOptionsInput>,
     ) -> async_graphql::Result<CommandResult> {
-        let id = match &input.id {
-            Some(id) => id.clone(),
-            None => ID(ConfigurationId::generate().to_string()),
-        };
+        let id = crate::command::new_id::<RuntimeConfiguration>(
+            ctx,
+            input.id.as_ref(),
+            options.as_ref(),
+            "CreateConfiguration",
+            || ConfigurationId::generate().to_string(),
+        )?;
         let command = target(&input.service_id, &input.environment_id, input.tenant_id.as_deref())
             .map(|target| ConfigurationCommand::CreateConfiguration { target, at: Utc::now() });
         send_config(ctx, &id, command, options).await
@@ -222,10 +225,10 @@ impl ConfigurationMutation {
         #[graphql(desc = "Where the secret is, who reads it and how it surfaces.")] input: BindSecretInput,
         #[graphql(desc = "Idempotency, concurrency and correlation options.")] options: Option<CommandOptionsInput>,
     ) -> async_graphql::Result<CommandResult> {
-        let id = match &input.id {
-            Some(id) => id.clone(),
-            None => ID(SecretBindingId::generate().to_string()),
-        };
+        let id =
+            crate::command::new_id::<SecretBinding>(ctx, input.id.as_ref(), options.as_ref(), "BindSecret", || {
+                SecretBindingId::generate().to_string()
+            })?;
         let command = (|| {
             Ok(SecretBindingCommand::BindSecret {
                 target: target(&input.service_id, &input.environment_id, input.tenant_id.as_deref())?,

@@ -16,8 +16,9 @@ use crate::query::{decode_after, request};
 use crate::types::environment::{
     CommandOptionsInput, ComputeTargetInput, ProvisioningOutputsInput, RequestEnvironmentInput, Stage,
 };
-use crate::types::{page_size, CommandResult, Environment, SequenceCursor};
+use crate::types::{page_size, CommandResult, Environment, LogCursor};
 use crate::ApiState;
+use commands::LogPosition;
 
 /// Environment queries.
 #[derive(Default)]
@@ -41,7 +42,7 @@ async fn send_env(
     send::<RuntimeEnvironment>(ctx, &id, command, opts).await
 }
 
-type EnvRow = (String, i64, serde_json::Value, i64);
+type EnvRow = (String, i64, serde_json::Value, i64, i64);
 
 #[Object]
 impl EnvironmentQuery {
@@ -60,7 +61,10 @@ impl EnvironmentQuery {
     }
 
     /// Environments in creation order, optionally of one stage (Relay connection, from the
-    /// `environments` projection). `minPosition` (a mutation's `position`) waits until the
+    /// `environments` projection). Creation order is the log's commit order (the cursor is the
+    /// creating event's log position), so a client resuming from its last cursor also gets an
+    /// environment whose creation committed after a later-numbered one. `minPosition` (a
+    /// mutation's `position`) waits until the
     /// projection has applied it: read your own writes.
     #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn environments(
@@ -70,19 +74,21 @@ impl EnvironmentQuery {
         after: Option<String>,
         stage: Option<Stage>,
         min_position: Option<String>,
-    ) -> async_graphql::Result<Connection<SequenceCursor, Environment>> {
+    ) -> async_graphql::Result<Connection<LogCursor, Environment>> {
         crate::projection_status::await_position(ctx, "environments", min_position.as_deref()).await?;
         let req = request(ctx)?;
         let state = ctx.data_unchecked::<ApiState>();
         let limit = page_size(first).gql()?;
-        let after = decode_after::<SequenceCursor>(after).gql()?.map_or(-1, |c| c.0);
+        let after = decode_after::<LogCursor>(after).gql()?.map(|c| c.0);
+        let from = after.unwrap_or(LogPosition::START);
         let stage = stage.map(|s| env::Stage::from(s).to_string());
         let rows: Vec<EnvRow> = sqlx::query_as(
-            "SELECT environment_id, version, state, created_position FROM environment_view \
-              WHERE created_position > $1 AND ($2::text IS NULL OR stage = $2) \
-              ORDER BY created_position LIMIT $3",
+            "SELECT environment_id, version, state, created_transaction_id, created_position FROM environment_view \
+              WHERE (created_transaction_id, created_position) > ($1, $2) AND ($3::text IS NULL OR stage = $3) \
+              ORDER BY created_transaction_id, created_position LIMIT $4",
         )
-        .bind(after)
+        .bind(from.transaction_id)
+        .bind(from.global_position)
         .bind(stage)
         .bind(limit as i64 + 1)
         .fetch_all(&state.pool)
@@ -90,11 +96,12 @@ impl EnvironmentQuery {
         .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
         .gql()?;
         let has_next = rows.len() > limit;
-        let mut connection = Connection::new(after >= 0, has_next);
-        for (id, version, state, position) in rows.into_iter().take(limit) {
+        let mut connection = Connection::new(after.is_some(), has_next);
+        for (id, version, state, transaction_id, global_position) in rows.into_iter().take(limit) {
             let state: RuntimeEnvironment =
                 serde_json::from_value(state).map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
-            connection.edges.push(Edge::new(SequenceCursor(position), Environment { id, version, state }));
+            let cursor = LogCursor(LogPosition { transaction_id, global_position });
+            connection.edges.push(Edge::new(cursor, Environment { id, version, state }));
         }
         Ok(connection)
     }
@@ -109,10 +116,13 @@ impl EnvironmentMutation {
         input: RequestEnvironmentInput,
         options: Option<CommandOptionsInput>,
     ) -> async_graphql::Result<CommandResult> {
-        let id = match &input.id {
-            Some(id) => id.clone(),
-            None => ID(EnvironmentId::generate().to_string()),
-        };
+        let id = crate::command::new_id::<RuntimeEnvironment>(
+            ctx,
+            input.id.as_ref(),
+            options.as_ref(),
+            "RequestEnvironment",
+            || EnvironmentId::generate().to_string(),
+        )?;
         let command = (|| {
             Ok(EnvironmentCommand::RequestEnvironment {
                 product: env::ProductId::parse(&input.product).map_err(invalid)?,

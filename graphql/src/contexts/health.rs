@@ -105,10 +105,10 @@ impl HealthMutation {
         #[graphql(desc = "What to watch.")] input: TrackHealthInput,
         #[graphql(desc = "Idempotency, expected version, correlation.")] options: Option<CommandOptionsInput>,
     ) -> async_graphql::Result<CommandResult> {
-        let id = match &input.id {
-            Some(id) => id.clone(),
-            None => ID(HealthId::generate().to_string()),
-        };
+        let id =
+            crate::command::new_id::<RuntimeHealth>(ctx, input.id.as_ref(), options.as_ref(), "TrackHealth", || {
+                HealthId::generate().to_string()
+            })?;
         let command = input.target().map(|target| HealthCommand::TrackHealth {
             target,
             startup_probe: input.startup_probe,
@@ -196,10 +196,10 @@ impl HealthMutation {
         #[graphql(desc = "Where, what kind, what should run and what runs.")] input: DetectDriftInput,
         #[graphql(desc = "Idempotency, expected version, correlation.")] options: Option<CommandOptionsInput>,
     ) -> async_graphql::Result<CommandResult> {
-        let id = match &input.id {
-            Some(id) => id.clone(),
-            None => ID(DriftFindingId::generate().to_string()),
-        };
+        let id =
+            crate::command::new_id::<DriftFinding>(ctx, input.id.as_ref(), options.as_ref(), "DetectDrift", || {
+                DriftFindingId::generate().to_string()
+            })?;
         let command = (|| {
             Ok(DriftCommand::DetectDrift {
                 target: input.target()?,

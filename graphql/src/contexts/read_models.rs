@@ -2,10 +2,17 @@
 //! audit projections. Every list is a Relay connection (`first` default 20, max 200; `after`)
 //! on a stable unique sort key; every query takes `minPosition` (a mutation's `position`) and
 //! waits until its projection has applied it. Tenant-scoped callers see their tenants' rows and
-//! shared ones (`tenant_id = ''`; in the audit log, platform events without a tenant).
+//! shared ones (`tenant_id = ''`; in the audit log, platform events without a tenant), by the
+//! one rule `tenant_visible` in SQL.
 //!
-//! Filters on statuses, kinds and classes take the stored snake_case text, case-insensitively
-//! (`ROLLED_BACK` and `rolled_back` both match).
+//! - Lists whose rows appear in log order (`auditLog`) page by the log position
+//!   `(transaction, position)` in the order the projector applied them, never by a bare
+//!   position: a client tailing the list cannot skip an event that committed late.
+//! - Every list is bounded in SQL, nested ones too (`environments` of a catalog entry,
+//!   `history` of a health record), and nested lists count in the query's complexity.
+//! - Statuses, kinds and classes are the GraphQL enums of the by-id queries. Filters on them
+//!   take the enum name or the stored snake_case text, case-insensitively (`ROLLED_BACK` and
+//!   `rolled_back` both match).
 
 use std::collections::HashMap;
 
@@ -21,26 +28,40 @@ use sqlx::PgPool;
 use crate::error::{ApiError, IntoGraphql};
 use crate::projection_status::await_position;
 use crate::query::{decode_after, request};
+use crate::types::catalog::RuntimeContract;
 use crate::types::page_size;
+use crate::types::read_models::stored;
 use crate::types::read_models::{
     AuditEntry, CatalogEntry, CatalogPlacement, DeploymentRecord, DriftCount, DriftFindingRecord, HealthChangeRecord,
     HealthRecord, InventoryEntry, KeyCursor,
 };
-use crate::types::SequenceCursor;
+use crate::types::{LogCursor, SequenceCursor};
 use crate::ApiState;
-
-/// Status changes returned per health record.
-pub const HEALTH_HISTORY_LIMIT: i64 = 50;
+use commands::LogPosition;
 
 /// Read-model queries.
 #[derive(Default)]
 pub struct ReadModelQuery;
 
-/// Loads the placements (`catalog_service_environments`) of many services in one query.
-/// Unfiltered: the resolver applies the caller's tenant scope, so one loader may serve every
-/// request of the schema.
+/// Loads the placements (`catalog_service_environments`) of many services in one query (one
+/// index scan) per tenant scope and page size, normally one per request: filtered by the
+/// caller's tenant scope with `tenant_visible` and cut to `first` per service in the database,
+/// so a page of services returns at most `first` placements each, whatever the number of
+/// tenants. (A `LATERAL ... LIMIT` per service would read less of a service placed for
+/// thousands of tenants, at one index scan per service.)
 pub struct PlacementLoader {
     pool: PgPool,
+}
+
+/// What one service's placements are loaded for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlacementKey {
+    /// The service.
+    pub service_id: String,
+    /// The caller's tenant scope ([`RequestContext::tenant_filter`]).
+    pub scope: Option<Vec<String>>,
+    /// At most this many placements.
+    pub first: i64,
 }
 
 /// The per-schema placement loader: `Schema::build(..).data(placement_loader(pool))`.
@@ -48,26 +69,114 @@ pub fn placement_loader(pool: PgPool) -> DataLoader<PlacementLoader> {
     DataLoader::new(PlacementLoader { pool }, tokio::spawn)
 }
 
-impl Loader<String> for PlacementLoader {
+impl Loader<PlacementKey> for PlacementLoader {
     type Value = Vec<CatalogPlacement>;
     type Error = String;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let rows: Vec<CatalogPlacement> = sqlx::query_as(
-            "SELECT service_id, environment_id, NULLIF(tenant_id, '') AS tenant_id, deployed_version, deployed_digest, \
-                    deployment_id, deployment_status, health_status, updated_at \
-               FROM catalog_service_environments WHERE service_id = ANY($1) \
-              ORDER BY service_id, environment_id COLLATE \"C\", tenant_id COLLATE \"C\"",
-        )
-        .bind(keys)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| e.to_string())?;
-        let mut out: HashMap<String, Vec<CatalogPlacement>> = HashMap::with_capacity(keys.len());
-        for row in rows {
-            out.entry(row.service_id.clone()).or_default().push(row);
+    async fn load(&self, keys: &[PlacementKey]) -> Result<HashMap<PlacementKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(Option<Vec<String>>, i64), Vec<String>> = HashMap::new();
+        for key in keys {
+            groups.entry((key.scope.clone(), key.first)).or_default().push(key.service_id.clone());
+        }
+        let mut out: HashMap<PlacementKey, Vec<CatalogPlacement>> = HashMap::with_capacity(keys.len());
+        for ((scope, first), services) in groups {
+            let rows: Vec<CatalogPlacement> = sqlx::query_as(
+                "SELECT service_id, environment_id, NULLIF(tenant_id, '') AS tenant_id, deployed_version, \
+                        deployed_digest, deployment_id, deployment_status, health_status, updated_at \
+                   FROM (SELECT c.*, row_number() OVER (PARTITION BY service_id \
+                                ORDER BY environment_id COLLATE \"C\", tenant_id COLLATE \"C\") AS n \
+                           FROM catalog_service_environments c \
+                          WHERE service_id = ANY($1) AND tenant_visible(tenant_id, $2::text[])) t \
+                  WHERE n <= $3 ORDER BY service_id, environment_id COLLATE \"C\", tenant_id COLLATE \"C\"",
+            )
+            .bind(&services)
+            .bind(&scope)
+            .bind(first)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            for row in rows {
+                let key = PlacementKey { service_id: row.service_id.clone(), scope: scope.clone(), first };
+                out.entry(key).or_default().push(row);
+            }
         }
         Ok(out)
+    }
+}
+
+/// What one health record's status changes are loaded for: a page, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HistoryKey {
+    /// The health record.
+    pub health_id: String,
+    /// At most this many changes (plus one, to tell whether more follow).
+    pub first: i64,
+    /// Only changes older than this log position (the cursor of the last change seen).
+    pub before: Option<i64>,
+}
+
+/// The same loader also pages health history (`health_history`), one query per page size
+/// and cursor (normally one per request): each record's newest `first + 1` changes.
+impl Loader<HistoryKey> for PlacementLoader {
+    type Value = Vec<HealthChangeRecord>;
+    type Error = String;
+
+    async fn load(&self, keys: &[HistoryKey]) -> Result<HashMap<HistoryKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(i64, Option<i64>), Vec<String>> = HashMap::new();
+        for key in keys {
+            groups.entry((key.first, key.before)).or_default().push(key.health_id.clone());
+        }
+        let mut out: HashMap<HistoryKey, Vec<HealthChangeRecord>> = HashMap::with_capacity(keys.len());
+        for ((first, before), ids) in groups {
+            let rows: Vec<HealthChangeRecord> = sqlx::query_as(
+                "SELECT h.health_id, h.global_position, h.from_status, h.to_status, h.at \
+                   FROM unnest($1::text[]) AS s(health_id) CROSS JOIN LATERAL ( \
+                    SELECT health_id, global_position, from_status, to_status, at FROM health_history \
+                     WHERE health_id = s.health_id AND ($2::bigint IS NULL OR global_position < $2) \
+                     ORDER BY global_position DESC LIMIT $3) h",
+            )
+            .bind(&ids)
+            .bind(before)
+            .bind(first + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            for change in rows {
+                out.entry(HistoryKey { health_id: change.health_id.clone(), first, before }).or_default().push(change);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[ComplexObject]
+impl HealthRecord {
+    /// Status changes, newest first: `first` (default 20, at most 200) after the cursor
+    /// `after`, counted in the query's complexity (batched across the page). Within one record
+    /// the log position orders the changes as they committed (one aggregate's events commit in
+    /// sequence), so the cursor is the change's position.
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<SequenceCursor, HealthChangeRecord>> {
+        let req = request(ctx)?;
+        let limit = page_size(first).gql()?;
+        let before = decode_after::<SequenceCursor>(after).gql()?.map(|c| c.0);
+        let loader = ctx
+            .data::<DataLoader<PlacementLoader>>()
+            .map_err(|_| ApiError::internal(req.trace_id.as_str(), "no read-model loader in the schema data"))
+            .gql()?;
+        let key = HistoryKey { health_id: self.health_id.clone(), first: limit as i64, before };
+        let rows = loader
+            .load_one(key)
+            .await
+            .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
+            .gql()?
+            .unwrap_or_default();
+        Ok(page(rows, limit, before.is_some(), |r| SequenceCursor(r.global_position)))
     }
 }
 
@@ -79,20 +188,38 @@ fn visible(req: &RequestContext, tenant: Option<&str>) -> bool {
 
 #[ComplexObject]
 impl CatalogEntry {
-    /// Where the service runs, per environment and tenant (batched across the page).
-    async fn environments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CatalogPlacement>> {
+    /// Where the service runs, per environment and tenant the caller may see, ordered by
+    /// environment and tenant: at most `first` (default 20, at most 200) placements, each
+    /// counted in the query's complexity (batched across the page).
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
+    async fn environments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<CatalogPlacement>> {
         let req = request(ctx)?;
+        let first = page_size(first).gql()?;
         let loader = ctx
             .data::<DataLoader<PlacementLoader>>()
             .map_err(|_| ApiError::internal(req.trace_id.as_str(), "no placement loader in the schema data"))
             .gql()?;
-        let placements = loader
-            .load_one(self.service_id.clone())
+        let key = PlacementKey { service_id: self.service_id.clone(), scope: req.tenant_filter(), first: first as i64 };
+        Ok(loader
+            .load_one(key)
             .await
             .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
             .gql()?
-            .unwrap_or_default();
-        Ok(placements.into_iter().filter(|p| visible(req, p.tenant_id.as_deref())).collect())
+            .unwrap_or_default())
+    }
+
+    /// The runtime contract the service declared (image, ports, probes, replica hints,
+    /// compute kind): the same as `service(id) { contract }`, from the catalog.
+    async fn contract(&self, ctx: &Context<'_>) -> async_graphql::Result<RuntimeContract> {
+        let req = request(ctx)?;
+        let contract: domain::catalog::RuntimeContract = serde_json::from_value(self.contract_json.clone())
+            .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
+            .gql()?;
+        Ok(RuntimeContract::from(&contract))
     }
 }
 
@@ -151,7 +278,8 @@ impl ReadModelQuery {
         let after = key_cursor(after)?;
         let rows: Vec<CatalogEntry> = sqlx::query_as(
             "SELECT service_id, product, name, kind, status, blueprint, \
-                    ARRAY(SELECT jsonb_array_elements_text(dependencies)) AS dependencies, updated_at \
+                    ARRAY(SELECT jsonb_array_elements_text(dependencies)) AS dependencies, updated_at, \
+                    contract AS contract_json \
                FROM catalog_services \
               WHERE ($1::text IS NULL OR service_id COLLATE \"C\" > $1) \
                 AND ($2::text IS NULL OR product = $2) AND ($3::text IS NULL OR status = $3) \
@@ -196,63 +324,46 @@ impl ReadModelQuery {
             }
         }
         let as_of = as_of.unwrap_or_else(Utc::now);
-        let mut tx = state.pool.begin().await.map_err(db(req))?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(db(req))?;
-        let rows = projections::inventory::inventory_as_of(
-            &mut tx,
+        let scope = req.tenant_filter();
+        let mut conn = state.pool.acquire().await.map_err(db(req))?;
+        let rows = projections::inventory::inventory_page(
+            &mut conn,
             as_of,
-            tenant_id.as_deref(),
-            environment_id.as_ref().map(|e| e.as_str()),
+            &projections::inventory::InventoryPage {
+                tenant: tenant_id.as_deref(),
+                environment: environment_id.as_ref().map(|e| e.as_str()),
+                scope: scope.as_deref(),
+                after: after_key.as_ref().map(|(e, s, t)| (e.as_str(), s.as_str(), t.as_str())),
+                limit: limit as i64 + 1,
+            },
         )
         .await
         .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
         .gql()?;
-        // Ordered by (environment, service, tenant) in byte order, as `String`'s `Ord`.
-        let rows: Vec<_> = rows
+        let entries = rows
             .into_iter()
-            .filter(|r| visible(req, Some(&r.tenant_id)))
-            .filter(|r| {
-                after_key.as_ref().is_none_or(|(e, s, t)| {
-                    (r.environment_id.as_str(), r.service_id.as_str(), r.tenant_id.as_str())
-                        > (e.as_str(), s.as_str(), t.as_str())
+            .map(|p| {
+                Ok(InventoryEntry {
+                    until: p.until,
+                    tenant_id: Some(p.row.tenant_id).filter(|t| !t.is_empty()),
+                    service_id: p.row.service_id,
+                    environment_id: p.row.environment_id,
+                    version: p.row.version,
+                    digest: p.row.digest,
+                    deployment_id: p.row.deployment_id,
+                    compute_kind: p
+                        .row
+                        .compute_kind
+                        .as_deref()
+                        .map(stored::<domain::environments::ComputeTargetKind, _>)
+                        .transpose()
+                        .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
+                        .gql()?,
+                    since: p.row.since,
+                    compute_target: p.compute_target,
                 })
             })
-            .take(limit + 1)
-            .collect();
-        // The end of each period: the one row per target that contains `as_of`.
-        let services: Vec<&str> = rows.iter().map(|r| r.service_id.as_str()).collect();
-        let ends: Vec<(String, String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "SELECT service_id, environment_id, tenant_id, valid_to FROM runtime_inventory \
-              WHERE valid @> $1::timestamptz AND service_id = ANY($2)",
-        )
-        .bind(as_of)
-        .bind(&services)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db(req))?;
-        tx.commit().await.map_err(db(req))?;
-        let ends: HashMap<(String, String, String), Option<DateTime<Utc>>> =
-            ends.into_iter().map(|(s, e, t, to)| ((s, e, t), to)).collect();
-        let entries: Vec<InventoryEntry> = rows
-            .into_iter()
-            .map(|r| InventoryEntry {
-                until: ends
-                    .get(&(r.service_id.clone(), r.environment_id.clone(), r.tenant_id.clone()))
-                    .copied()
-                    .flatten(),
-                tenant_id: Some(r.tenant_id).filter(|t| !t.is_empty()),
-                service_id: r.service_id,
-                environment_id: r.environment_id,
-                version: r.version,
-                digest: r.digest,
-                deployment_id: r.deployment_id,
-                compute_kind: r.compute_kind,
-                since: r.since,
-            })
-            .collect();
+            .collect::<async_graphql::Result<Vec<InventoryEntry>>>()?;
         Ok(page(entries, limit, after.is_some(), |r| {
             KeyCursor(vec![r.environment_id.clone(), r.service_id.clone(), r.tenant_id.clone().unwrap_or_default()])
         }))
@@ -322,7 +433,7 @@ impl ReadModelQuery {
     }
 
     /// Current health per service, environment and tenant, ordered by health id, each with its
-    /// latest status changes (newest first, at most 50; loaded for the whole page in one query).
+    /// status changes (`history`, newest first, paged; loaded for the whole page in one query).
     #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn health_status(
         &self,
@@ -339,7 +450,7 @@ impl ReadModelQuery {
         let state = ctx.data_unchecked::<ApiState>();
         let limit = page_size(first).gql()?;
         let after = key_cursor(after)?;
-        let mut rows: Vec<HealthRecord> = sqlx::query_as(
+        let rows: Vec<HealthRecord> = sqlx::query_as(
             "SELECT health_id, service_id, environment_id, NULLIF(tenant_id, '') AS tenant_id, status, since, \
                     open_incident, updated_at \
                FROM health_view \
@@ -358,30 +469,6 @@ impl ReadModelQuery {
         .fetch_all(&state.pool)
         .await
         .map_err(db(req))?;
-        let look = ctx.look_ahead();
-        let wants_history = look.field("edges").field("node").field("history").exists()
-            || look.field("nodes").field("history").exists();
-        if wants_history && !rows.is_empty() {
-            let ids: Vec<&str> = rows.iter().take(limit).map(|r| r.health_id.as_str()).collect();
-            let changes: Vec<(String, i64, String, String, DateTime<Utc>)> = sqlx::query_as(
-                "SELECT health_id, global_position, from_status, to_status, at FROM ( \
-                    SELECT h.*, row_number() OVER (PARTITION BY health_id ORDER BY global_position DESC) AS n \
-                      FROM health_history h WHERE health_id = ANY($1)) t \
-                  WHERE n <= $2 ORDER BY health_id, global_position DESC",
-            )
-            .bind(&ids)
-            .bind(HEALTH_HISTORY_LIMIT)
-            .fetch_all(&state.pool)
-            .await
-            .map_err(db(req))?;
-            let mut by_id: HashMap<String, Vec<HealthChangeRecord>> = HashMap::new();
-            for (id, global_position, from_status, to_status, at) in changes {
-                by_id.entry(id).or_default().push(HealthChangeRecord { global_position, from_status, to_status, at });
-            }
-            for row in &mut rows {
-                row.history = by_id.remove(&row.health_id).unwrap_or_default();
-            }
-        }
         Ok(page(rows, limit, after.is_some(), |r| KeyCursor(vec![r.health_id.clone()])))
     }
 
@@ -428,7 +515,9 @@ impl ReadModelQuery {
         Ok(page(rows, limit, after.is_some(), |r| KeyCursor::at(r.started_at, &r.deployment_id)))
     }
 
-    /// The audit log in global-position order, optionally within `[from, to)`, of one actor,
+    /// The audit log in log order (the order events committed and were applied: the cursor is
+    /// the event's log position, so a client resuming from its last cursor also gets an event
+    /// that committed after a later-numbered one), optionally within `[from, to)`, of one actor,
     /// acting role and tenant, and of some event types. An event's tenant is the tenant of the
     /// aggregate it belongs to; tenant-scoped callers see their tenants' events and those of
     /// platform-wide and shared aggregates (no tenant).
@@ -447,25 +536,26 @@ impl ReadModelQuery {
         first: Option<i32>,
         after: Option<String>,
         min_position: Option<String>,
-    ) -> async_graphql::Result<Connection<SequenceCursor, AuditEntry>> {
+    ) -> async_graphql::Result<Connection<LogCursor, AuditEntry>> {
         await_position(ctx, "audit", min_position.as_deref()).await?;
         let req = request(ctx)?;
         let state = ctx.data_unchecked::<ApiState>();
         let limit = page_size(first).gql()?;
-        let after = decode_after::<SequenceCursor>(after).gql()?.map_or(-1, |c| c.0);
+        let after = decode_after::<LogCursor>(after).gql()?.map(|c| c.0);
+        let start = after.unwrap_or(LogPosition::START);
         let rows: Vec<AuditEntry> = sqlx::query_as(
-            "SELECT global_position, event_id::text AS event_id, aggregate_type, aggregate_id, sequence, event_type, \
+            "SELECT global_position, transaction_id, event_id::text AS event_id, aggregate_type, aggregate_id, sequence, event_type, \
                     NULLIF(tenant_id, '') AS tenant_id, actor, actor_role, trace_id, recorded_at \
                FROM audit_log \
-              WHERE global_position > $1 \
+              WHERE (transaction_id, global_position) > ($1, $10) \
                 AND ($2::timestamptz IS NULL OR recorded_at >= $2) AND ($3::timestamptz IS NULL OR recorded_at < $3) \
                 AND ($4::text IS NULL OR actor = $4) AND ($5::text IS NULL OR tenant_id = $5) \
                 AND ($6::text[] IS NULL OR event_type = ANY($6)) \
                 AND tenant_visible(tenant_id, $7::text[]) \
                 AND ($8::text IS NULL OR actor_role = $8) \
-              ORDER BY global_position LIMIT $9",
+              ORDER BY transaction_id, global_position LIMIT $9",
         )
-        .bind(after)
+        .bind(start.transaction_id)
         .bind(from)
         .bind(to)
         .bind(actor)
@@ -474,9 +564,12 @@ impl ReadModelQuery {
         .bind(req.tenant_filter())
         .bind(actor_role.map(|r| r.parse::<Role>().map(Role::as_str)).transpose().map_err(invalid).gql()?)
         .bind(limit as i64 + 1)
+        .bind(start.global_position)
         .fetch_all(&state.pool)
         .await
         .map_err(db(req))?;
-        Ok(page(rows, limit, after >= 0, |r| SequenceCursor(r.global_position)))
+        Ok(page(rows, limit, after.is_some(), |r| {
+            LogCursor(LogPosition { transaction_id: r.transaction_id, global_position: r.global_position })
+        }))
     }
 }

@@ -77,10 +77,13 @@ impl ScalingMutation {
         #[graphql(desc = "The policy to define.")] input: DefineScalingPolicyInput,
         #[graphql(desc = "Idempotency, concurrency and correlation options.")] options: Option<CommandOptionsInput>,
     ) -> async_graphql::Result<CommandResult> {
-        let id = match &input.id {
-            Some(id) => id.clone(),
-            None => ID(ScalingPolicyId::generate().to_string()),
-        };
+        let id = crate::command::new_id::<sc::ScalingPolicy>(
+            ctx,
+            input.id.as_ref(),
+            options.as_ref(),
+            "DefinePolicy",
+            || ScalingPolicyId::generate().to_string(),
+        )?;
         let command = (|| {
             Ok(ScalingPolicyCommand::DefinePolicy {
                 service: ServiceId::parse(input.service_id.as_str()).map_err(invalid)?,

@@ -69,10 +69,13 @@ impl TenancyMutation {
         #[graphql(desc = "The binding to make.")] input: BindTenantInput,
         #[graphql(desc = "Idempotency, concurrency and correlation options.")] options: Option<CommandOptionsInput>,
     ) -> async_graphql::Result<CommandResult> {
-        let id = match &input.id {
-            Some(id) => id.clone(),
-            None => ID(TenantBindingId::generate().to_string()),
-        };
+        let id = crate::command::new_id::<RuntimeTenantBinding>(
+            ctx,
+            input.id.as_ref(),
+            options.as_ref(),
+            "BindTenant",
+            || TenantBindingId::generate().to_string(),
+        )?;
         let command = (|| {
             Ok(TenantBindingCommand::BindTenant {
                 tenant: TenantId::parse(&input.tenant_id).map_err(invalid)?,

@@ -1,10 +1,69 @@
 //! Output types of the read-model queries (`contexts::read_models`): rows of the catalog,
 //! inventory, drift, health, deployments and audit projections. Statuses, kinds and classes are
-//! the projections' stored snake_case text; `tenantId` is null for shared (no-tenant) rows.
+//! the same GraphQL enums the by-id queries return (the projections store the domain's
+//! snake_case text; [`stored`] reads it back through the domain's own serde); `tenantId` is
+//! null for shared (no-tenant) rows.
 
 use async_graphql::connection::CursorType;
-use async_graphql::SimpleObject;
+use async_graphql::{ComplexObject, SimpleObject};
 use chrono::{DateTime, Utc};
+use domain::catalog as cat;
+use domain::environments as env;
+use domain::health;
+use serde::de::DeserializeOwned;
+
+use crate::types::catalog::{DeploymentStatus, DeploymentStrategyKind, ServiceKind, ServiceLifecycle};
+use crate::types::environment::ComputeTargetKind;
+use crate::types::health::{DriftClass, DriftStatus, HealthStatus};
+
+/// The GraphQL enum `G` of a domain value `D` stored as its serde text (snake_case): decoded by
+/// the domain's serde, converted as the by-id queries convert it. An unknown text is an error
+/// (a projection written by a newer version), never a silent default.
+pub fn stored<D: DeserializeOwned, G: From<D>>(text: &str) -> Result<G, String> {
+    serde_json::from_value::<D>(serde_json::Value::String(text.to_owned()))
+        .map(G::from)
+        .map_err(|_| format!("unknown stored value {text:?}"))
+}
+
+/// `TryFrom<String>` (for `#[sqlx(try_from = "String")]`) through [`stored`].
+macro_rules! from_stored {
+    ($($gql:ty => $domain:ty),* $(,)?) => {$(
+        impl TryFrom<String> for $gql {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                stored::<$domain, $gql>(&text)
+            }
+        }
+    )*};
+}
+
+from_stored! {
+    ServiceKind => cat::ServiceKind,
+    ServiceLifecycle => cat::ServiceLifecycle,
+    DeploymentStatus => cat::DeploymentStatus,
+    HealthStatus => health::HealthStatus,
+    DriftClass => health::DriftClass,
+    DriftStatus => health::DriftStatus,
+    ComputeTargetKind => env::ComputeTargetKind,
+}
+
+impl TryFrom<String> for DeploymentStrategyKind {
+    type Error = String;
+    /// The `deployment_history.strategy` text (`DeploymentStrategy::as_str`).
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "rolling" => Ok(Self::Rolling),
+            "blue_green" => Ok(Self::BlueGreen),
+            "canary" => Ok(Self::Canary),
+            _ => Err(format!("unknown stored strategy {text:?}")),
+        }
+    }
+}
+
+/// [`stored`] of an optional column.
+fn stored_opt<D: DeserializeOwned, G: From<D>>(text: Option<&str>) -> async_graphql::Result<Option<G>> {
+    text.map(stored::<D, G>).transpose().map_err(async_graphql::Error::new)
+}
 
 /// A place in a list ordered by a composite key (e.g. `(startedAt, id)`), as an opaque cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,20 +125,26 @@ pub struct CatalogEntry {
     pub product: String,
     /// Name, unique per product.
     pub name: String,
-    /// Kind (snake_case, e.g. `microservice`).
-    pub kind: String,
-    /// Lifecycle status (snake_case, e.g. `active`).
-    pub status: String,
+    /// Kind.
+    #[sqlx(try_from = "String")]
+    pub kind: ServiceKind,
+    /// Lifecycle status.
+    #[sqlx(try_from = "String")]
+    pub status: ServiceLifecycle,
     /// Blueprint it was generated from.
     pub blueprint: String,
     /// Services it depends on, sorted.
     pub dependencies: Vec<String>,
     /// Recorded time of the last event folded in.
     pub updated_at: DateTime<Utc>,
+    /// The runtime contract as the domain serializes it (served as `contract`).
+    #[graphql(skip)]
+    pub contract_json: serde_json::Value,
 }
 
 /// Where a service runs: one `catalog_service_environments` row.
 #[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+#[graphql(complex)]
 pub struct CatalogPlacement {
     /// The service.
     pub service_id: String,
@@ -93,12 +158,29 @@ pub struct CatalogPlacement {
     pub deployed_digest: Option<String>,
     /// The latest deployment started here.
     pub deployment_id: Option<String>,
-    /// Its status (snake_case).
-    pub deployment_status: Option<String>,
-    /// Health status of this target (snake_case).
-    pub health_status: Option<String>,
+    /// Its status, as stored (served as `deploymentStatus`).
+    #[graphql(skip)]
+    #[sqlx(rename = "deployment_status")]
+    pub deployment_status_text: Option<String>,
+    /// Health status of this target, as stored (served as `healthStatus`).
+    #[graphql(skip)]
+    #[sqlx(rename = "health_status")]
+    pub health_status_text: Option<String>,
     /// Recorded time of the last event folded in.
     pub updated_at: DateTime<Utc>,
+}
+
+#[ComplexObject]
+impl CatalogPlacement {
+    /// Status of the latest deployment started here.
+    async fn deployment_status(&self) -> async_graphql::Result<Option<DeploymentStatus>> {
+        stored_opt::<cat::DeploymentStatus, _>(self.deployment_status_text.as_deref())
+    }
+
+    /// Health status of this target.
+    async fn health_status(&self) -> async_graphql::Result<Option<HealthStatus>> {
+        stored_opt::<health::HealthStatus, _>(self.health_status_text.as_deref())
+    }
 }
 
 /// What ran (or runs) for a service in an environment and tenant: a `runtime_inventory` period.
@@ -117,7 +199,10 @@ pub struct InventoryEntry {
     /// The deployment whose artifact ran.
     pub deployment_id: String,
     /// Compute kind from the service's contract, if known.
-    pub compute_kind: Option<String>,
+    pub compute_kind: Option<ComputeTargetKind>,
+    /// Where, in the environment's own terms: the name of its compute target of that kind when
+    /// the period began (e.g. `aks-main`); null when it offered none of that kind.
+    pub compute_target: Option<String>,
     /// Start of the period.
     pub since: DateTime<Utc>,
     /// End of the period; null while it still runs.
@@ -137,10 +222,12 @@ pub struct DriftFindingRecord {
     pub resource: Option<String>,
     /// The tenant; null when not tenant-specific.
     pub tenant_id: Option<String>,
-    /// Drift class (lowercase, e.g. `version`).
-    pub class: String,
-    /// Status (snake_case: `detected`, `remediating`, `remediated`, `accepted`, `resolved`).
-    pub status: String,
+    /// Drift class.
+    #[sqlx(try_from = "String")]
+    pub class: DriftClass,
+    /// Status.
+    #[sqlx(try_from = "String")]
+    pub status: DriftStatus,
     /// Desired state.
     pub desired: Option<String>,
     /// Observed state.
@@ -158,8 +245,9 @@ pub struct DriftFindingRecord {
 pub struct DriftCount {
     /// The environment.
     pub environment_id: String,
-    /// Drift class (lowercase).
-    pub class: String,
+    /// Drift class.
+    #[sqlx(try_from = "String")]
+    pub class: DriftClass,
     /// Number of findings not closed.
     pub open: i64,
 }
@@ -167,18 +255,24 @@ pub struct DriftCount {
 /// One status change of a health record (`health_history`).
 #[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
 pub struct HealthChangeRecord {
+    /// The health record changed.
+    #[graphql(skip)]
+    pub health_id: String,
     /// Log position of the change.
     pub global_position: i64,
-    /// Status before (snake_case).
-    pub from_status: String,
-    /// Status after (snake_case).
-    pub to_status: String,
+    /// Status before.
+    #[sqlx(try_from = "String")]
+    pub from_status: HealthStatus,
+    /// Status after.
+    #[sqlx(try_from = "String")]
+    pub to_status: HealthStatus,
     /// When.
     pub at: DateTime<Utc>,
 }
 
 /// Current health of a service in an environment and tenant (`health_view`).
 #[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+#[graphql(complex)]
 pub struct HealthRecord {
     /// The health record (aggregate id).
     pub health_id: String,
@@ -188,17 +282,15 @@ pub struct HealthRecord {
     pub environment_id: String,
     /// The tenant; null when not tenant-specific.
     pub tenant_id: Option<String>,
-    /// Status (snake_case, e.g. `healthy`).
-    pub status: String,
+    /// Status.
+    #[sqlx(try_from = "String")]
+    pub status: HealthStatus,
     /// Since when the status holds.
     pub since: DateTime<Utc>,
     /// Number of the open incident, if one is open.
     pub open_incident: Option<i32>,
     /// Recorded time of the last event folded in.
     pub updated_at: DateTime<Utc>,
-    /// Status changes, newest first (at most 50).
-    #[sqlx(skip)]
-    pub history: Vec<HealthChangeRecord>,
 }
 
 /// A deployment (`deployment_history`).
@@ -216,10 +308,12 @@ pub struct DeploymentRecord {
     pub version: String,
     /// Image digest.
     pub digest: String,
-    /// `rolling`, `blue_green`, `canary`.
-    pub strategy: String,
-    /// Status (snake_case, e.g. `rolled_back`).
-    pub status: String,
+    /// How traffic moves to it.
+    #[sqlx(try_from = "String")]
+    pub strategy: DeploymentStrategyKind,
+    /// Status.
+    #[sqlx(try_from = "String")]
+    pub status: DeploymentStatus,
     /// The deployment this one undoes (a rollback by re-deployment).
     pub rollback_of: Option<String>,
     /// The known-good deployment this one rolled back to.
@@ -237,6 +331,9 @@ pub struct DeploymentRecord {
 pub struct AuditEntry {
     /// Position in the global log.
     pub global_position: i64,
+    /// The writing transaction (with the position, the log order the list pages in).
+    #[graphql(skip)]
+    pub transaction_id: i64,
     /// The event id.
     pub event_id: Option<String>,
     /// Aggregate type.
