@@ -15,3 +15,6 @@ pub mod database;
 pub mod local_postgres;
 pub mod server;
 pub mod telemetry;
+
+/// The API's configuration, as `serve` builds it.
+pub use graphql::ApiConfig;

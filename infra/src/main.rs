@@ -25,40 +25,16 @@ async fn main() -> anyhow::Result<()> {
                     args.listen
                 );
             }
-            let pool = open_database(&args.database).await?;
-            let platform = Platform::new(pool);
-            let (stop, shutdown) = watch::channel(false);
-            let runners = platform.start_projections(shutdown).await.context("starting the projections")?;
-            let listener =
-                tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-            let ops_listener = tokio::net::TcpListener::bind(args.ops_listen)
-                .await
-                .with_context(|| format!("binding the operations listener {}", args.ops_listen))?;
-            if api_config.auth.is_development() {
-                tracing::warn!(
-                    "DEVELOPMENT MODE: no authentication configured; callers are who their x-actor / x-roles / \
-                     x-tenant-id headers say (default: PlatformAdmin). Loopback only. Set APP_AUTH_ISSUER or \
-                     APP_AUTH_SIGNING_KEY for anything else."
-                );
+            // Listen for the signal before building anything: a signal that arrives while the
+            // schema is being built must still stop both listeners.
+            let signalled = shutdown_listener();
+            let (pool, cluster) = open_database(&args.database).await?;
+            let served = serve(&args, api_config, pool, signalled).await;
+            // The private cluster stops also when serving failed part-way (e.g. a taken port).
+            if let Some(cluster) = cluster {
+                cluster.stop().await.context("stopping the private PostgreSQL cluster")?;
             }
-            tracing::info!(
-                address = %listener.local_addr()?,
-                ops = %ops_listener.local_addr()?,
-                "serving GraphQL on /graphql (GraphiQL: GET /graphql); /metrics, /healthz, /readyz on the ops address"
-            );
-            let ops = tokio::spawn({
-                let app = platform.ops();
-                async move { axum::serve(ops_listener, app).with_graceful_shutdown(shutdown_signal()).await }
-            });
-            axum::serve(listener, platform.api(api_config))
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("serving HTTP")?;
-            let _ = stop.send(true);
-            ops.abort();
-            for runner in runners {
-                let _ = runner.await;
-            }
+            served?;
         }
         Command::Token(args) => {
             println!("{}", infra::auth::mint(&args)?);
@@ -68,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Rebuild(args) => {
-            let pool = open_database(&args.database).await?;
+            let (pool, _cluster) = open_database(&args.database).await?;
             let platform = Platform::new(pool);
             let names: Vec<&str> = platform.runners.iter().map(|r| r.name()).collect();
             let selected: Vec<_> = match &args.projection {
@@ -109,6 +85,62 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Serves the API and the operations listener until `signalled` turns true, then stops the
+/// projection runners between batches and closes the pool.
+async fn serve(
+    args: &infra::config::ServeArgs,
+    api_config: infra::ApiConfig,
+    pool: PgPool,
+    signalled: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let platform = Platform::new(pool);
+    let (stop, shutdown) = watch::channel(false);
+    let runners = platform.start_projections(shutdown).await.context("starting the projections")?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let ops_listener = tokio::net::TcpListener::bind(args.ops_listen)
+        .await
+        .with_context(|| format!("binding the operations listener {}", args.ops_listen))?;
+    if api_config.auth.is_development() {
+        tracing::warn!(
+            "DEVELOPMENT MODE: no authentication configured; callers are who their x-actor / x-roles / \
+             x-tenant-id headers say (default: PlatformAdmin). Loopback only. Set APP_AUTH_ISSUER or \
+             APP_AUTH_SIGNING_KEY for anything else."
+        );
+    }
+    tracing::info!(
+        address = %listener.local_addr()?,
+        ops = %ops_listener.local_addr()?,
+        "serving GraphQL on /graphql (GraphiQL: GET /graphql); /metrics, /healthz, /readyz on the ops address"
+    );
+    let until = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let ops_server = axum::serve(ops_listener, platform.ops()).with_graceful_shutdown(until(signalled.clone()));
+    let ops = tokio::spawn(async move { ops_server.await });
+    let served = axum::serve(listener, platform.api(api_config))
+        .with_graceful_shutdown(until(signalled))
+        .await
+        .context("serving HTTP");
+    let _ = stop.send(true);
+    ops.abort();
+    for runner in runners {
+        let _ = runner.await;
+    }
+    platform.pool.close().await;
+    served
+}
+
+/// A flag that turns true on the first Ctrl-C or SIGTERM.
+fn shutdown_listener() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
 /// Resolves on Ctrl-C or SIGTERM (what Kubernetes and systemd send), so in-flight requests
 /// finish and the projection runners stop between batches instead of being killed mid-way.
 async fn shutdown_signal() {
@@ -136,19 +168,24 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Connects to `DATABASE_URL`, or starts the private cluster; then migrates.
-async fn open_database(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
-    let url = match &args.database_url {
-        Some(url) => url.clone(),
+/// Connects to `DATABASE_URL`, or starts the private cluster (returned, for `serve` to stop it
+/// when it stops; `migrate` and `rebuild` leave it running); then migrates.
+async fn open_database(args: &DatabaseArgs) -> anyhow::Result<(PgPool, Option<LocalPostgres>)> {
+    let (url, cluster) = match &args.database_url {
+        Some(url) => (url.clone(), None),
         None => {
             let options =
                 LocalPostgresOptions { data_dir: args.data_dir.clone(), port: args.pg_port, ..Default::default() };
-            let local = LocalPostgres::start(&options).await?;
-            tracing::info!(data_dir = %local.data_dir.display(), port = local.port, "using the private PostgreSQL cluster");
-            local.url
+            let cluster = LocalPostgres::start(&options).await.context("starting the private PostgreSQL cluster")?;
+            tracing::info!(
+                url = %cluster.url,
+                stop = %cluster.stop_command(),
+                "using the private PostgreSQL cluster: `serve` stops it when it stops; `migrate` and `rebuild` leave it running"
+            );
+            (cluster.url.clone(), Some(cluster))
         }
     };
     let pool = database::connect(&url, args.max_connections).await.context("connecting to PostgreSQL")?;
     database::migrate(&pool).await.context("applying migrations")?;
-    Ok(pool)
+    Ok((pool, cluster))
 }
