@@ -12,45 +12,15 @@
 //! MarkRecovered on one Ready environment per client (made fresh for each phase). Prints each
 //! rate and the after/empty ratio (goal >= 0.9).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ::commands::{CommandBus, CommandOptions};
 use chrono::Utc;
 use domain::environments::*;
-use futures::future::join_all;
 use sqlx::{Connection, PgConnection, PgPool};
+use tests::drive::measure;
 use uuid::Uuid;
-
-/// Runs `work(client, i)` in `clients` loops for `seconds`; returns operations per second.
-async fn measure<F, Fut>(clients: usize, seconds: f64, work: F) -> f64
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let work = Arc::new(work);
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let (work, stop, done) = (work.clone(), stop.clone(), done.clone());
-            tokio::spawn(async move {
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    work(c, i).await;
-                    i += 1;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    join_all(tasks).await;
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
-}
 
 fn flip(i: u64) -> EnvironmentCommand {
     if i.is_multiple_of(2) {

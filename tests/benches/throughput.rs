@@ -13,9 +13,8 @@
 //!    `serve` (`BENCH_PROJECTIONS=0` turns them off; `BENCH_PROJECTIONS=audit,health` runs
 //!    only those, to see what each projector costs the write path).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ::commands::{CommandBus, CommandOptions};
 use axum::body::Body;
@@ -24,10 +23,10 @@ use chrono::Utc;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::CqrsFramework;
 use domain::environments::*;
-use futures::future::join_all;
 use infra::server::Platform;
 use postgres_es::PostgresEventRepository;
 use sqlx::{Connection, PgConnection, PgPool};
+use tests::drive::measure;
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -47,35 +46,6 @@ async fn ready_environments(bus: &CommandBus, clients: usize) -> Vec<String> {
         ids.push(tests::drive::ready_environment(bus, &name).await.to_string());
     }
     ids
-}
-
-/// Runs `work(client, i)` in `clients` loops for `seconds`; returns operations per second.
-async fn measure<F, Fut>(clients: usize, seconds: f64, work: F) -> f64
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let work = Arc::new(work);
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let (work, stop, done) = (work.clone(), stop.clone(), done.clone());
-            tokio::spawn(async move {
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    work(c, i).await;
-                    i += 1;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    join_all(tasks).await;
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
 fn pgbench(url: &str, clients: usize, seconds: f64) -> Option<f64> {

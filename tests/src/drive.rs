@@ -11,6 +11,12 @@ use domain::environments::{
 };
 use domain::ids::{DeploymentId, EnvironmentId, ServiceId};
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+
 use crate::system_context;
 
 /// A valid `RequestEnvironment` for a dev environment `name` of product `shop`.
@@ -127,4 +133,33 @@ pub async fn succeed(bus: &CommandBus, id: DeploymentId) {
     let result = DeploymentCommand::RecordHealthGateResult { gate, passed: true, observed: 99.9, at: Utc::now() };
     run_deployment(bus, id, result).await.unwrap();
     run_deployment(bus, id, DeploymentCommand::Promote { at: Utc::now() }).await.unwrap();
+}
+
+/// Runs `work(client, i)` in `clients` loops for `seconds`; returns operations per second.
+pub async fn measure<F, Fut>(clients: usize, seconds: f64, work: F) -> f64
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let work = Arc::new(work);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (work, stop, done) = (work.clone(), stop.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    work(c, i).await;
+                    i += 1;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    join_all(tasks).await;
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
