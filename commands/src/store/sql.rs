@@ -79,12 +79,16 @@ WITH appended AS (
     INSERT INTO unique_claims (scope, key, aggregate_type, aggregate_id)
     SELECT c.scope, c.key, $1, $2 FROM unnest($11::text[], $12::text[]) AS c(scope, key)
 ), released AS (
-    -- No join: `= ANY` on both primary-key columns is an index condition, and the pairs are
-    -- matched exactly by the filter. A join with the unnest let a generic plan made on an
-    -- empty table scan the whole claims table for every command, forever.
+    -- Runs on every append (a data-modifying CTE always does): the `cardinality` test is a
+    -- one-time filter, so a command that releases nothing never opens the table. A release
+    -- finds the owner's claims by `unique_claims_by_owner` (two equalities: the generic plan is
+    -- an index scan from a few hundred claims on) and matches the pairs exactly in the filter.
+    -- A join with the unnest let a generic plan made on an empty table scan the whole claims
+    -- table for every command, forever.
     DELETE FROM unique_claims u
-     WHERE u.scope = ANY($13::text[]) AND u.key = ANY($14::text[])
+     WHERE cardinality($13::text[]) > 0
        AND u.aggregate_type = $1 AND u.aggregate_id = $2
+       AND u.scope = ANY($13::text[]) AND u.key = ANY($14::text[])
        AND ROW(u.scope, u.key) = ANY (ARRAY(SELECT ROW(r.scope, r.key) FROM unnest($13::text[], $14::text[]) AS r(scope, key)))
 ), pointed AS (
     INSERT INTO unique_claims (scope, key, aggregate_type, aggregate_id)
