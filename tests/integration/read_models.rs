@@ -15,7 +15,8 @@ use domain::ids::{DeploymentId, EnvironmentId, ServiceId};
 use domain::tenancy::{
     DataPartition, IsolationModel, NetworkPolicy, Quotas, RuntimeTenantBinding, TenantBindingCommand, WorkloadIdentity,
 };
-use projections::inventory::{inventory_as_of, inventory_by_replay};
+use projections::inventory::inventory_as_of;
+use tests::replay::inventory_by_replay;
 use projections::registry::all_projectors;
 use projections::{ProjectionError, ProjectionRunner, Projector};
 use serde_json::Value;

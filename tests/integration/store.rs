@@ -120,3 +120,48 @@ async fn an_aggregate_with_ten_thousand_events_loads_from_its_snapshot() {
     assert_eq!(early.version, 3);
     assert_eq!(early.aggregate, replay(&fresh, &id, 3).await);
 }
+
+/// Rule: the in-process cache of one aggregate type holds at most its byte budget of state,
+/// however the weight is spread: a few heavy aggregates push out many light ones, and a state
+/// heavier than the whole budget is not kept (the next command loads it from the database).
+#[tokio::test]
+async fn the_aggregate_cache_is_bounded_by_bytes_not_by_count() {
+    let db = TestDb::new().await;
+    const BUDGET: u64 = 64 * 1024;
+    let mut routes = Routes::new(db.pool.clone());
+    routes.environments = Route {
+        store: PgEventStore::new(db.pool.clone()).with_cache_bytes(BUDGET),
+        services: EnvironmentServices::new(std::sync::Arc::new(FixedStagingLookup(true))),
+    };
+    let bus = CommandBus::with_routes(db.pool.clone(), routes);
+    let store = bus.routes().environments.store.clone();
+    let ctx = system_context();
+    // Light aggregates: each cached after its create.
+    for i in 0..40 {
+        let id = EnvironmentId::generate().to_string();
+        let request = tests::drive::request_environment(&format!("light-{i}"));
+        bus.execute::<RuntimeEnvironment>(&ctx, &id, request, CommandOptions::default()).await.unwrap();
+    }
+    let (light_count, light_bytes) = store.cache_usage();
+    assert!(light_count >= 20, "light aggregates are cached: {light_count} ({light_bytes} bytes)");
+    // A heavy one: hundreds of compute targets, each with a long resource id.
+    let heavy = EnvironmentId::generate().to_string();
+    let request = tests::drive::request_environment("heavy");
+    bus.execute::<RuntimeEnvironment>(&ctx, &heavy, request, CommandOptions::default()).await.unwrap();
+    let long = "x".repeat(400);
+    for i in 0..300 {
+        let name = format!("t{i}");
+        let command = EnvironmentCommand::AddComputeTarget {
+            target: ComputeTarget::parse("functions", &name, &format!("/subscriptions/{long}/{name}")).unwrap(),
+        };
+        bus.execute::<RuntimeEnvironment>(&ctx, &heavy, command, CommandOptions::default()).await.unwrap();
+        let (_, bytes) = store.cache_usage();
+        assert!(bytes <= BUDGET, "cache holds {bytes} bytes, budget {BUDGET}");
+    }
+    let heavy_size = serde_json::to_vec(&store.load(&heavy).await.unwrap().aggregate).unwrap().len() as u64;
+    assert!(heavy_size > BUDGET, "the heavy state ({heavy_size} bytes) outweighs the whole budget");
+    // Too heavy to keep: its next command loads from the database, and still succeeds.
+    assert!(!store.load_for_command(&heavy).await.unwrap().from_cache(), "a state above the budget is not cached");
+    let (count, bytes) = store.cache_usage();
+    assert!(bytes <= BUDGET && count <= light_count, "{count} entries, {bytes} bytes");
+}

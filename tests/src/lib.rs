@@ -20,6 +20,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 pub mod drive;
+pub mod replay;
 pub mod world;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -147,6 +148,27 @@ pub async fn settle(pool: &PgPool, runners: &[projections::ProjectionRunner]) {
     }
 }
 
+/// Lets every reactor answer what is in the log, then brings the projections up to the
+/// newest event, the reactions included; repeats while reactions cause further reactions.
+pub async fn settle_all(platform: &Platform) {
+    loop {
+        settle(&platform.pool, &platform.runners).await;
+        let mut conn = platform.pool.acquire().await.unwrap();
+        let target = projections::reader::latest(&mut conn).await.unwrap();
+        drop(conn);
+        let mut reacted = 0;
+        for reactor in &platform.reactors {
+            let (n, reached) =
+                reactor.catch_up_to(target, std::time::Duration::from_secs(30)).await.expect("reactor catch up");
+            assert!(reached, "reactor {} did not reach {target}", reactor.name());
+            reacted += n;
+        }
+        if reacted == 0 {
+            return;
+        }
+    }
+}
+
 /// The app over one test database, called without a socket.
 pub struct TestApp {
     /// The wired platform (bus, runners).
@@ -170,7 +192,8 @@ impl TestApp {
     pub async fn start_with(pool: PgPool, config: graphql::ApiConfig) -> Self {
         let platform = Platform::new(pool);
         let (stop, shutdown) = tokio::sync::watch::channel(false);
-        platform.start_projections(shutdown).await.expect("start projections");
+        platform.start_projections(shutdown.clone()).await.expect("start projections");
+        platform.start_reactors(shutdown).await.expect("start reactors");
         let router = platform.api(config);
         let ops = platform.ops();
         Self { platform, router, ops, stop }
@@ -183,7 +206,7 @@ impl TestApp {
 
     /// Brings every projection up to the newest committed event.
     pub async fn settle(&self) {
-        settle(&self.platform.pool, &self.platform.runners).await;
+        settle_all(&self.platform).await;
     }
 
     /// POSTs a GraphQL request with extra headers; returns status and JSON body.

@@ -35,17 +35,61 @@ use crate::log::{RecordedEvent, RECORDED_EVENT_COLUMNS};
 
 /// How many events between two snapshots, by default.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
-/// How many aggregates the in-process cache keeps, by default.
-pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+/// How many bytes of aggregate state (as serialized JSON) the in-process cache of one
+/// aggregate type keeps, by default. Bounded by size, not by count: one configuration with
+/// thousands of versions weighs as much as thousands of small environments.
+pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+/// How many entries the cache is sized for up front (it grows or shrinks by weight).
+const ESTIMATED_CACHE_ENTRIES: usize = 10_000;
 
 /// An aggregate's state as of this process's last successful append.
 struct Cached<A> {
     aggregate: A,
     version: u64,
     snapshots_taken: u64,
+    /// The state's serialized size plus its key's, measured once when it was cached.
+    bytes: u64,
 }
 
-type AggregateCache<A> = quick_cache::sync::Cache<String, Arc<Cached<A>>>;
+/// Weighs a cache entry by the bytes measured when it was cached.
+#[derive(Clone, Copy)]
+struct ByBytes;
+
+impl<A> quick_cache::Weighter<String, Arc<Cached<A>>> for ByBytes {
+    fn weight(&self, _key: &String, value: &Arc<Cached<A>>) -> u64 {
+        value.bytes.max(1)
+    }
+}
+
+type AggregateCache<A> = quick_cache::sync::Cache<String, Arc<Cached<A>>, ByBytes>;
+
+/// Counts what a serializer writes, without keeping it.
+struct ByteCount(u64);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of `value` as JSON, the weight of its cache entry (no allocation).
+fn serialized_size<T: serde::Serialize>(value: &T) -> u64 {
+    let mut count = ByteCount(0);
+    // Serializing an aggregate into a sink does not fail; if it did, weigh it as heavy as
+    // the whole cache so that it is not kept.
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => u64::MAX / 2,
+    }
+}
+
+fn new_cache<A>(bytes: u64) -> AggregateCache<A> {
+    AggregateCache::with_weighter(ESTIMATED_CACHE_ENTRIES, bytes, ByBytes)
+}
 
 /// Which past state of an aggregate to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,21 +178,27 @@ where
     A::Event: ClaimsUnique,
 {
     /// A store that snapshots every [`DEFAULT_SNAPSHOT_EVERY`] events and caches up to
-    /// [`DEFAULT_CACHE_CAPACITY`] aggregates.
+    /// [`DEFAULT_CACHE_BYTES`] of aggregate state.
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             upcasters: Arc::default(),
-            cache: Some(Arc::new(AggregateCache::new(DEFAULT_CACHE_CAPACITY))),
+            cache: Some(Arc::new(new_cache(DEFAULT_CACHE_BYTES))),
             _aggregate: PhantomData,
         }
     }
 
-    /// Keep up to `capacity` aggregates in the in-process cache (0: no cache).
-    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
-        self.cache = (capacity > 0).then(|| Arc::new(AggregateCache::new(capacity)));
+    /// Keep up to `bytes` of aggregate state (serialized size) in the in-process cache
+    /// (0: no cache).
+    pub fn with_cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache = (bytes > 0).then(|| Arc::new(new_cache(bytes)));
         self
+    }
+
+    /// How many aggregates and how many bytes of state the in-process cache holds now.
+    pub fn cache_usage(&self) -> (usize, u64) {
+        self.cache.as_ref().map(|c| (c.len(), c.weight())).unwrap_or_default()
     }
 
     /// Loads for a command: from the in-process cache when it holds the aggregate (possibly
@@ -180,9 +230,10 @@ where
         if cache.get(aggregate_id).is_some_and(|c| c.version > version) {
             return;
         }
+        let bytes = serialized_size(aggregate) + aggregate_id.len() as u64;
         cache.insert(
             aggregate_id.to_owned(),
-            Arc::new(Cached { aggregate: aggregate.clone(), version, snapshots_taken }),
+            Arc::new(Cached { aggregate: aggregate.clone(), version, snapshots_taken, bytes }),
         );
     }
 
