@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Serves the API and the operations listener until `signalled` turns true, then stops the
-/// projection runners between batches and closes the pool.
+/// projection and reactor runners between batches and closes the pool.
 async fn serve(
     args: &infra::config::ServeArgs,
     api_config: infra::ApiConfig,
@@ -95,7 +95,8 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let platform = Platform::new(pool);
     let (stop, shutdown) = watch::channel(false);
-    let runners = platform.start_projections(shutdown).await.context("starting the projections")?;
+    let mut runners = platform.start_projections(shutdown.clone()).await.context("starting the projections")?;
+    runners.extend(platform.start_reactors(shutdown).await.context("starting the reactors")?);
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let ops_listener = tokio::net::TcpListener::bind(args.ops_listen)

@@ -1,4 +1,4 @@
-//! The running service: the axum app and the projection runners beside it.
+//! The running service: the axum app, and the projection and reactor runners beside it.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use projections::{ProjectionError, ProjectionRunner};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use workers::{ReactorError, ReactorRunner, SupersessionReactor};
 
 use crate::database;
 
@@ -24,17 +25,20 @@ pub struct Platform {
     pub bus: CommandBus,
     /// One runner per projection.
     pub runners: Vec<ProjectionRunner>,
+    /// One runner per reactor (workers answering events with commands).
+    pub reactors: Vec<ReactorRunner>,
 }
 
 impl Platform {
-    /// Wires the bus and every projection over `pool`.
+    /// Wires the bus, every projection and every reactor over `pool`.
     pub fn new(pool: PgPool) -> Self {
         let bus = CommandBus::new(pool.clone());
         let runners = projections::registry::all_projectors(bus.routes())
             .into_iter()
             .map(|projector| ProjectionRunner::new(pool.clone(), projector))
             .collect();
-        Self { pool, bus, runners }
+        let reactors = vec![ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(SupersessionReactor))];
+        Self { pool, bus, runners, reactors }
     }
 
     /// The API in development mode (identity from headers) with the default limits: what
@@ -91,6 +95,17 @@ impl Platform {
             let wake = self.bus.subscribe_commits();
             let shutdown = shutdown.clone();
             handles.push(tokio::spawn(runner.run(wake, shutdown)));
+        }
+        Ok(handles)
+    }
+
+    /// Registers every reactor's checkpoint and runs each in the background until `shutdown`
+    /// turns true.
+    pub async fn start_reactors(&self, shutdown: watch::Receiver<bool>) -> Result<Vec<JoinHandle<()>>, ReactorError> {
+        let mut handles = Vec::with_capacity(self.reactors.len());
+        for reactor in &self.reactors {
+            reactor.prepare().await?;
+            handles.push(tokio::spawn(reactor.clone().run(self.bus.subscribe_commits(), shutdown.clone())));
         }
         Ok(handles)
     }

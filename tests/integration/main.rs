@@ -18,4 +18,5 @@ mod release_server;
 mod rules;
 mod schema_sdl;
 mod store;
+mod supersession;
 mod story;

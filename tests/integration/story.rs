@@ -277,6 +277,19 @@ async fn a_release_story_across_all_nine_aggregates() {
         .run(&format!("mutation($id: ID!) {{ promoteDeployment(id: $id) {RESULT} }}"), json!({ "id": v3_id }))
         .await;
     let evidence = promoted["events"][0]["eventId"].as_str().unwrap().to_owned();
+    // v3's success supersedes v1, the known-good it replaces: the supersession worker does it
+    // in the same trace, caused by v3's success.
+    story.app.settle().await;
+    let (superseded, actor, cause): (String, String, String) = sqlx::query_as(
+        "SELECT event_id::text, metadata->>'actor', metadata->>'causation_id' FROM events \
+          WHERE aggregate_id = $1 AND event_type = 'DeploymentSuperseded'",
+    )
+    .bind(&v1)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((actor.as_str(), cause.as_str()), ("worker:supersession", evidence.as_str()));
+    story.written.push(superseded.clone());
     story
         .run(
             &format!("mutation($id: ID!, $e: ID!) {{ recordDriftRemediated(id: $id, evidenceId: $e) {RESULT} }}"),
@@ -315,7 +328,7 @@ async fn a_release_story_across_all_nine_aggregates() {
         now["scalingPolicy"],
         json!({ "status": "ACTIVE", "policyVersion": 1, "spec": { "replicas": { "max": 8 } } })
     );
-    assert_eq!(now["v1"], json!({ "status": "SUCCEEDED", "artifact": { "version": "1.0.0" } }));
+    assert_eq!(now["v1"], json!({ "status": "SUPERSEDED", "artifact": { "version": "1.0.0" } }));
     assert_eq!(now["v2"]["status"], "ROLLED_BACK");
     assert_eq!(now["v2"]["rollbackTarget"], json!(v1));
     assert_eq!(now["v3"], json!({ "status": "SUCCEEDED", "rollbackOf": v2 }));
@@ -374,7 +387,10 @@ async fn a_release_story_across_all_nine_aggregates() {
         .map(|e| e["node"]["eventId"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(traced, story.written, "trace returns the story's events in commit order");
-    assert!(trace["trace"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["actor"] == "user:platform-engineer"));
+    for edge in trace["trace"]["edges"].as_array().unwrap() {
+        let expected = if edge["node"]["eventId"] == superseded.as_str() { "worker:supersession" } else { "user:platform-engineer" };
+        assert_eq!(edge["node"]["actor"], expected, "{edge}");
+    }
     assert_eq!(db.event_count().await as usize, story.written.len(), "refused commands wrote nothing");
 }
 

@@ -264,7 +264,13 @@ impl RuntimeDeployment {
                     return Err(DeploymentError::GateNotPassed(blocking.gate().name().clone()));
                 }
                 check_environment_and_tenant(services, environment, tenant.as_ref()).await?;
-                Ok(vec![E::DeploymentSucceeded { service, environment, tenant, at }])
+                // The known-good deployment this one replaces, named on the event so that
+                // marking it superseded survives a crash: the reactor reads it from the log.
+                let supersedes = services
+                    .last_succeeded_deployment(service, environment, tenant.as_ref())
+                    .await
+                    .map_err(DeploymentError::LookupFailed)?;
+                Ok(vec![E::DeploymentSucceeded { service, environment, tenant, supersedes, at }])
             }
             C::FailDeployment { reason, at } => match status {
                 S::InProgress | S::Verifying => Ok(vec![E::DeploymentFailed { reason, at }]),
@@ -665,8 +671,15 @@ mod tests {
         vec![evaluated("availability", true, 99.9), evaluated("p95", true, 120.0)]
     }
 
+    /// Promoted while [`known_good`] was the last succeeded deployment (what [`fixed`] says).
     fn succeeded() -> DeploymentEvent {
-        DeploymentEvent::DeploymentSucceeded { service: service(), environment: environment(), tenant: None, at: t(7) }
+        DeploymentEvent::DeploymentSucceeded {
+            service: service(),
+            environment: environment(),
+            tenant: None,
+            supersedes: Some(known_good()),
+            at: t(7),
+        }
     }
 
     fn failed() -> DeploymentEvent {
@@ -1052,6 +1065,25 @@ mod tests {
     }
 
     #[test]
+    fn a_promotion_names_the_known_good_deployment_it_supersedes_and_none_when_first() {
+        let mut given = history(DeploymentStatus::Verifying);
+        given.extend(all_gates_passed());
+        // The lookup's last succeeded deployment is the one superseded.
+        test().given(given.clone()).when(DeploymentCommand::Promote { at: t(7) }).then_expect_events(vec![succeeded()]);
+        // The first success of a service in an environment supersedes nothing.
+        let first = FixedDeliveryLookup { last_succeeded: None, ..fixed() };
+        let events = Test::with(lookup(first))
+            .given(given)
+            .when(DeploymentCommand::Promote { at: t(7) })
+            .inspect_result()
+            .unwrap();
+        assert!(
+            matches!(events.as_slice(), [DeploymentEvent::DeploymentSucceeded { supersedes: None, .. }]),
+            "{events:?}"
+        );
+    }
+
+    #[test]
     fn promotion_past_a_gate_only_when_the_gate_passed() {
         // Never evaluated.
         let mut given = history(DeploymentStatus::Verifying);
@@ -1432,6 +1464,7 @@ mod tests {
             service: service(),
             environment: environment(),
             tenant: Some(tenant()),
+            supersedes: None,
             at: t(7),
         });
         events.push(DeploymentEvent::DeploymentSuperseded { by: deployment(11), at: t(20) });

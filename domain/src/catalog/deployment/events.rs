@@ -91,6 +91,11 @@ pub enum DeploymentEvent {
         environment: EnvironmentId,
         /// The tenant, if any.
         tenant: Option<TenantId>,
+        /// The deployment of the same service, environment and tenant that was the known-good
+        /// one until this succeeded: the supersession reactor marks it `Superseded`. Absent in
+        /// events written before the field existed, and when there was none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        supersedes: Option<DeploymentId>,
         /// When.
         at: DateTime<Utc>,
     },
@@ -264,6 +269,7 @@ mod tests {
                 service: service(),
                 environment: environment(),
                 tenant: tenant.clone(),
+                supersedes: None,
                 at: at(),
             },
             DeploymentEvent::DeploymentRolledBack {

@@ -1,0 +1,24 @@
+//! Errors of the reactors.
+
+use thiserror::Error;
+
+/// Why a reactor stopped short of its batch. The checkpoint stays before the event that
+/// failed, so the runner retries it after a pause.
+#[derive(Debug, Error)]
+pub enum ReactorError {
+    /// The database failed (reading the log, moving the checkpoint).
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// An event of the log did not decode.
+    #[error("event {position} could not be decoded: {reason}")]
+    Decode {
+        /// Where in the log.
+        position: String,
+        /// Why.
+        reason: String,
+    },
+    /// The command the reaction issued failed for a reason that may pass (storage, a
+    /// conflict that outlasted the bus's retries).
+    #[error("command failed: {0}")]
+    Command(#[from] commands::CommandError),
+}

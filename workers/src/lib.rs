@@ -1,0 +1,13 @@
+//! The platform's own actors. A [`reactor::Reactor`] follows the global log from a durable
+//! checkpoint (the same gap-free read as the projections) and reacts to events by issuing
+//! commands through the bus, as a worker with the triggering event's trace and as its causation.
+//! Delivery is at least once: a reaction is keyed by the event it answers, so a repeat after a
+//! crash returns the first result instead of acting twice.
+
+pub mod error;
+pub mod reactor;
+pub mod supersession;
+
+pub use error::ReactorError;
+pub use reactor::{Reactor, ReactorRunner};
+pub use supersession::SupersessionReactor;

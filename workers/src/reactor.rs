@@ -1,0 +1,210 @@
+//! A checkpointed follower of the global log that reacts to events with commands.
+//!
+//! Why not a projector: a projector writes only inside the runner's transaction, so a rolled
+//! back batch leaves no trace; a reaction is a command, committed by the bus on its own. So the
+//! runner here moves its checkpoint only after the reactions to the events before it returned,
+//! and a crash in between makes it react again (at least once). Reactions are idempotent by
+//! construction: they carry an idempotency key derived from the event they answer, and a
+//! refusal by the domain (the state already moved on) counts as done.
+//!
+//! One replica reacts at a time: each batch runs under a transaction-scoped advisory lock
+//! taken with `pg_try_advisory_xact_lock`; a replica that does not get it skips the round. The
+//! transaction writes only the checkpoint, at its end, so it holds no transaction id while the
+//! reactions commit, and the log readers' horizon is not held back by it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use commands::log::{LogPosition, RecordedEvent};
+use commands::CommandBus;
+use projections::reader::{self, Interest};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::error::ReactorError;
+
+/// How long a quiet runner sleeps before looking at the log again, for commits of other
+/// replicas (its own process's commits wake it at once).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Something that answers events of the log with commands.
+#[async_trait]
+pub trait Reactor: Send + Sync + 'static {
+    /// Stable name, the key of the checkpoint and of the worker's actor (`worker:<name>`).
+    fn name(&self) -> &'static str;
+    /// Which events the reactor reads; the others are skipped inside the database.
+    fn interest(&self) -> Interest;
+    /// Reacts to one event. `Ok` when the reaction is done or can never be done (the domain
+    /// refused it: the state moved on); `Err` when it should be tried again.
+    async fn react(&self, bus: &CommandBus, event: &RecordedEvent) -> Result<(), ReactorError>;
+}
+
+/// Drives one reactor over the log.
+#[derive(Clone)]
+pub struct ReactorRunner {
+    pool: PgPool,
+    bus: CommandBus,
+    reactor: Arc<dyn Reactor>,
+    batch_size: i64,
+}
+
+impl ReactorRunner {
+    /// A runner for `reactor`, reacting through `bus`, its checkpoint in `pool`.
+    pub fn new(pool: PgPool, bus: CommandBus, reactor: Arc<dyn Reactor>) -> Self {
+        Self { pool, bus, reactor, batch_size: 100 }
+    }
+
+    /// The reactor's name.
+    pub fn name(&self) -> &'static str {
+        self.reactor.name()
+    }
+
+    /// Registers the checkpoint if it is new. A new reactor starts at the beginning of the
+    /// log: events written before it existed may still call for it.
+    pub async fn prepare(&self) -> Result<(), ReactorError> {
+        sqlx::query("INSERT INTO reactor_checkpoints (reactor) VALUES ($1) ON CONFLICT (reactor) DO NOTHING")
+            .bind(self.name())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Where the reactor stands: every wanted event up to here was reacted to.
+    pub async fn checkpoint(&self) -> Result<LogPosition, ReactorError> {
+        let (xid, pos): (i64, i64) = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, global_position FROM reactor_checkpoints WHERE reactor = $1",
+        )
+        .bind(self.name())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(LogPosition { transaction_id: xid, global_position: pos })
+    }
+
+    /// Reacts to the next batch; returns how many events it reacted to (0: caught up, or
+    /// another replica holds the reactor). A failed reaction leaves the checkpoint just before
+    /// it, after the ones that succeeded.
+    pub async fn step(&self) -> Result<usize, ReactorError> {
+        self.step_locked(false).await
+    }
+
+    /// [`ReactorRunner::step`]; with `wait`, waits for another replica's batch to end
+    /// instead of skipping the round.
+    async fn step_locked(&self, wait: bool) -> Result<usize, ReactorError> {
+        let mut tx = self.pool.begin().await?;
+        let lock = if wait {
+            "SELECT true FROM (SELECT pg_advisory_xact_lock(hashtextextended('reactor:' || $1, 0))) AS l"
+        } else {
+            "SELECT pg_try_advisory_xact_lock(hashtextextended('reactor:' || $1, 0))"
+        };
+        let held: bool = sqlx::query_scalar(lock).bind(self.name()).fetch_one(&mut *tx).await?;
+        if !held {
+            return Ok(0);
+        }
+        let (xid, pos): (i64, i64) = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, global_position FROM reactor_checkpoints WHERE reactor = $1",
+        )
+        .bind(self.name())
+        .fetch_one(&mut *tx)
+        .await?;
+        let after = LogPosition { transaction_id: xid, global_position: pos };
+        let batch = reader::read_wanted(&mut tx, after, self.batch_size, self.reactor.interest()).await?;
+        let Some(scanned_to) = batch.scanned_to.filter(|p| *p > after) else {
+            return Ok(0);
+        };
+        let mut reached = after;
+        let mut failure = None;
+        for event in &batch.events {
+            match self.reactor.react(&self.bus, event).await {
+                Ok(()) => reached = event.position(),
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+        let handled = batch.events.iter().filter(|e| e.position() <= reached).count();
+        if failure.is_none() {
+            reached = scanned_to;
+        }
+        if reached > after {
+            sqlx::query(
+                "UPDATE reactor_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, \
+                    events_handled = events_handled + $4, updated_at = now() WHERE reactor = $1",
+            )
+            .bind(self.name())
+            .bind(reached.transaction_id.to_string())
+            .bind(reached.global_position)
+            .bind(handled as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(handled),
+        }
+    }
+
+    /// Reacts until no final event is left (waiting out another replica's batch, so that
+    /// everything final when it returns was reacted to); returns how many events it reacted to.
+    pub async fn catch_up(&self) -> Result<u64, ReactorError> {
+        let mut total = 0;
+        loop {
+            match self.step_locked(true).await? {
+                0 => return Ok(total),
+                n => total += n as u64,
+            }
+        }
+    }
+
+    /// Reacts until the checkpoint reaches `target` (e.g. the newest committed event), or
+    /// `timeout` passes; returns how many events it reacted to and whether it got there.
+    /// Events of transactions still running anywhere in the cluster are not final yet, so this
+    /// may take more than one round.
+    pub async fn catch_up_to(&self, target: LogPosition, timeout: Duration) -> Result<(u64, bool), ReactorError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut total = 0;
+        loop {
+            total += self.catch_up().await?;
+            if self.checkpoint().await? >= target {
+                return Ok((total, true));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok((total, false));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs until `shutdown` turns true: reacts to what is new, then sleeps until this
+    /// process commits (`wake`) or [`POLL_INTERVAL`] passes. Failures are logged and retried
+    /// with a doubling pause (at most 10 s).
+    pub async fn run(self, mut wake: watch::Receiver<LogPosition>, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        while !*shutdown.borrow() {
+            match self.step().await {
+                Ok(n) if n as i64 >= self.batch_size => {
+                    backoff = Duration::from_millis(100);
+                    continue;
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    tokio::select! {
+                        _ = wake.changed() => {}
+                        _ = shutdown.changed() => {}
+                        _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(reactor = self.name(), error = %err, "reaction failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.changed() => {}
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
