@@ -32,7 +32,8 @@ const HISTORY_ARGUMENTS: [&str; 2] = ["asOf", "atVersion"];
 pub fn read_class(operation: OperationType, field: &str, history_arguments: bool) -> Option<Read> {
     let class = match (operation, field) {
         (OperationType::Query, "aggregateHistory" | "trace" | "auditLog") => Read::History,
-        (OperationType::Subscription, "logEvents") => Read::History,
+        (OperationType::Subscription, "logEvents" | "events") => Read::History,
+        (OperationType::Subscription, "healthChanged" | "driftDetected" | "deploymentProgress") => Read::Tenant,
         (
             OperationType::Query,
             "environment" | "environments" | "service" | "serviceCatalog" | "runtimeInventory" | "projections",
@@ -162,7 +163,7 @@ pub fn check(
             };
             if access::acting_role(&ctx.roles, Operation::Read(class)).is_none() {
                 let what = match class {
-                    Read::History => "history (asOf, atVersion, aggregateHistory, trace, auditLog, logEvents)",
+                    Read::History => "history (asOf, atVersion, aggregateHistory, trace, auditLog, events, logEvents)",
                     Read::Catalog | Read::Tenant => name,
                 };
                 return Err(ApiError::Forbidden(format!("{} may not read {what}", describe(ctx))));

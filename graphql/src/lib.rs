@@ -59,6 +59,8 @@ pub struct ApiState {
     pub pool: PgPool,
     /// The projections this process runs (their checkpoints answer `minPosition`).
     pub runners: std::sync::Arc<Vec<projections::ProjectionRunner>>,
+    /// This replica's live feed, which subscriptions join.
+    pub feed: projections::live::LiveFeed,
 }
 
 /// Builds the schema with its limits and introspection on.

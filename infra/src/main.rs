@@ -96,7 +96,8 @@ async fn serve(
     let platform = Platform::new(pool);
     let (stop, shutdown) = watch::channel(false);
     let mut runners = platform.start_projections(shutdown.clone()).await.context("starting the projections")?;
-    runners.extend(platform.start_reactors(shutdown).await.context("starting the reactors")?);
+    runners.extend(platform.start_reactors(shutdown.clone()).await.context("starting the reactors")?);
+    runners.push(platform.start_feed(shutdown));
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let ops_listener = tokio::net::TcpListener::bind(args.ops_listen)

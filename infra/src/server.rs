@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use commands::CommandBus;
+use projections::live::LiveFeed;
 use projections::{ProjectionError, ProjectionRunner};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -27,6 +28,8 @@ pub struct Platform {
     pub runners: Vec<ProjectionRunner>,
     /// One runner per reactor (workers answering events with commands).
     pub reactors: Vec<ReactorRunner>,
+    /// The live feed subscriptions join (one reader of the log for this replica).
+    pub feed: LiveFeed,
 }
 
 impl Platform {
@@ -38,7 +41,8 @@ impl Platform {
             .map(|projector| ProjectionRunner::new(pool.clone(), projector))
             .collect();
         let reactors = vec![ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(SupersessionReactor))];
-        Self { pool, bus, runners, reactors }
+        let feed = LiveFeed::new(pool.clone(), bus.routes());
+        Self { pool, bus, runners, reactors, feed }
     }
 
     /// The API in development mode (identity from headers) with the default limits: what
@@ -53,6 +57,7 @@ impl Platform {
             bus: self.bus.clone(),
             pool: self.pool.clone(),
             runners: Arc::new(self.runners.clone()),
+            feed: self.feed.clone(),
         };
         graphql::router(state, config)
     }
@@ -97,6 +102,11 @@ impl Platform {
             handles.push(tokio::spawn(runner.run(wake, shutdown)));
         }
         Ok(handles)
+    }
+
+    /// Runs the live feed in the background until `shutdown` turns true.
+    pub fn start_feed(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(self.feed.clone().run(self.bus.subscribe_commits(), shutdown))
     }
 
     /// Registers every reactor's checkpoint and runs each in the background until `shutdown`

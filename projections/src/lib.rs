@@ -19,6 +19,7 @@ pub mod environments;
 pub mod error;
 pub mod health;
 pub mod inventory;
+pub mod live;
 pub mod projector;
 pub mod reader;
 pub mod registry;

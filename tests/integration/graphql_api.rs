@@ -462,6 +462,7 @@ async fn the_log_subscription_streams_new_events() {
         bus: app.bus().clone(),
         pool: db.pool.clone(),
         runners: std::sync::Arc::new(app.platform.runners.clone()),
+        feed: app.platform.feed.clone(),
     });
     let request = async_graphql::Request::new(
         "subscription { logEvents(aggregateType: \"RuntimeEnvironment\") { eventType aggregateId } }",

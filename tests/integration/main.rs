@@ -7,6 +7,7 @@ mod graphql_api;
 mod http_transport;
 mod idempotency;
 mod isolation;
+mod live;
 mod log_reader;
 mod ownership;
 mod plans;

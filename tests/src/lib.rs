@@ -193,7 +193,8 @@ impl TestApp {
         let platform = Platform::new(pool);
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         platform.start_projections(shutdown.clone()).await.expect("start projections");
-        platform.start_reactors(shutdown).await.expect("start reactors");
+        platform.start_reactors(shutdown.clone()).await.expect("start reactors");
+        platform.start_feed(shutdown);
         let router = platform.api(config);
         let ops = platform.ops();
         Self { platform, router, ops, stop }
