@@ -2,8 +2,9 @@
 //! - `POST /graphql` with `application/json` (or `application/graphql`); any other content
 //!   type is refused with 415, so a cross-site "simple request" (`text/plain`, a form) never
 //!   runs a mutation.
-//! - `GET /graphql`: a websocket upgrade (graphql-transport-ws, also on `/graphql/ws`), a
-//!   query in the URL (`?query=...`; mutations need POST: 405), or GraphiQL for a browser.
+//! - `GET /graphql`: a websocket upgrade (also on `/graphql/ws`): graphql-transport-ws by
+//!   [`ws`] when the client offers it, else the legacy `graphql-ws` by async-graphql; a query
+//!   in the URL (`?query=...`; mutations need POST: 405), or GraphiQL for a browser.
 //! - The answer's media type follows `Accept`: `application/graphql-response+json` when the
 //!   client lists it (then a document refused before execution is a 4xx without `data`), else
 //!   `application/json` (then such a response is 200, as the spec asks); a client accepting
@@ -13,7 +14,7 @@
 //!
 //! The host (`infra`) only mounts these routes.
 
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::GraphiQLSource;
 use async_graphql::{Data, ErrorExtensions, Response as GqlResponse};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
@@ -29,6 +30,10 @@ use crate::error::ApiError;
 use crate::executor::{GuardedSchema, Limits, Method};
 use crate::request_context::{self, Authentication};
 use crate::{schema_with, ApiState};
+
+use crate::ws;
+
+pub use crate::ws::{Connections, WsConfig};
 
 /// Largest request body accepted; larger ones get 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -54,11 +59,16 @@ impl ApiConfig {
     }
 }
 
-/// Routes serving the schema.
+/// Routes serving the schema, with the default websocket settings.
 pub fn router(state: ApiState, config: ApiConfig) -> Router {
+    router_with(state, config, WsConfig::default())
+}
+
+/// Routes serving the schema; graphql-transport-ws connections run under `ws`.
+pub fn router_with(state: ApiState, config: ApiConfig, ws: WsConfig) -> Router {
     let schema =
         GuardedSchema::new(schema_with(state, config.introspection), config.limits.clone(), config.introspection);
-    let http = Http { schema, auth: config.auth };
+    let http = Http { schema, auth: config.auth, ws };
     Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
         .route("/graphql/ws", get(websocket_only))
@@ -71,6 +81,8 @@ pub fn router(state: ApiState, config: ApiConfig) -> Router {
 struct Http {
     schema: GuardedSchema,
     auth: Authentication,
+    /// How graphql-transport-ws connections run (and the registry they count in).
+    ws: WsConfig,
 }
 
 /// The answer's media type, from `Accept`.
@@ -148,7 +160,7 @@ fn with_trace(mut response: Response, trace_id: Option<&str>) -> Response {
 }
 
 /// Whether the request was refused before execution: no data, and no error bound to a field.
-fn refused_before_execution(response: &GqlResponse) -> bool {
+pub(crate) fn refused_before_execution(response: &GqlResponse) -> bool {
     matches!(response.data, async_graphql::Value::Null)
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty())
@@ -273,12 +285,15 @@ async fn websocket_only(State(http): State<Http>, parts: axum::http::request::Pa
     upgrade(http, parts).await
 }
 
-/// Serves graphql-transport-ws (and the legacy subscriptions-transport-ws) on an upgrade.
+/// Serves a websocket upgrade: graphql-transport-ws by [`ws`] when the client offers it
+/// (whatever else it offers), the legacy `graphql-ws` by async-graphql when that is all it
+/// offers. Messages are bounded like HTTP bodies.
 async fn upgrade(http: Http, mut parts: axum::http::request::Parts) -> Response {
     if parts.method != HttpMethod::GET {
         return refusal(&ApiError::MethodNotAllowed("websocket upgrades use GET".into()), None);
     }
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+    // The client's first supported subprotocol; used only when it offers nothing but the legacy one.
+    let legacy = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
         Ok(p) => p,
         Err(_) => return refusal(&ApiError::InvalidInput("unsupported websocket subprotocol".into()), None),
     };
@@ -288,11 +303,19 @@ async fn upgrade(http: Http, mut parts: axum::http::request::Parts) -> Response 
             return refusal(&ApiError::InvalidInput(format!("not a websocket upgrade: {rejection}")), None)
         }
     };
-    let Http { schema, auth } = http;
+    let upgrade = upgrade
+        .protocols([ws::protocol::SUBPROTOCOL, ws::protocol::LEGACY_SUBPROTOCOL])
+        .max_message_size(MAX_BODY_BYTES)
+        .max_frame_size(MAX_BODY_BYTES);
+    let transport_ws =
+        upgrade.selected_protocol().is_some_and(|p| p.as_bytes() == ws::protocol::SUBPROTOCOL.as_bytes());
+    let Http { schema, auth, ws: ws_config } = http;
+    if transport_ws {
+        return upgrade.on_upgrade(move |socket| ws::serve(socket, schema, auth, ws_config)).into_response();
+    }
     upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
+            GraphQLWebSocket::new(socket, schema, legacy)
                 .on_connection_init(move |payload| async move {
                     // The close reason carries the code, since the close frame has no body.
                     let ctx = request_context::from_init_payload(&auth, &payload)

@@ -18,6 +18,8 @@
 //! - [`parse_cache`]: parsed documents of repeated queries.
 //! - [`http`]: GraphQL over HTTP (`POST`/`GET /graphql`), graphql-transport-ws on `/graphql`
 //!   and `/graphql/ws`, GraphiQL.
+//! - [`ws`]: our graphql-transport-ws connection loop (close codes, keepalive, limits,
+//!   shutdown); async-graphql only executes the operations.
 
 pub mod command;
 pub mod contexts;
@@ -34,12 +36,13 @@ pub mod query;
 pub mod request_context;
 pub mod subscription;
 pub mod types;
+pub mod ws;
 
 use async_graphql::Schema;
 use commands::CommandBus;
 use sqlx::PgPool;
 
-pub use http::{router, ApiConfig};
+pub use http::{router, router_with, ApiConfig, Connections, WsConfig};
 
 /// The schema type served by this crate.
 pub type ApiSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;

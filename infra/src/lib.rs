@@ -17,4 +17,4 @@ pub mod server;
 pub mod telemetry;
 
 /// The API's configuration, as `serve` builds it.
-pub use graphql::ApiConfig;
+pub use graphql::{ApiConfig, WsConfig};

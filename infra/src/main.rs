@@ -120,10 +120,15 @@ async fn serve(
     };
     let ops_server = axum::serve(ops_listener, platform.ops()).with_graceful_shutdown(until(signalled.clone()));
     let ops = tokio::spawn(async move { ops_server.await });
-    let served = axum::serve(listener, platform.api(api_config))
+    // Websockets are upgraded out of axum's reach: they get the signal themselves (and close
+    // with 1001), and `serve` waits a moment for them after the listener stops.
+    let ws = infra::WsConfig { shutdown: Some(signalled.clone()), ..Default::default() };
+    let sockets = ws.connections.clone();
+    let served = axum::serve(listener, platform.api_with(api_config, ws))
         .with_graceful_shutdown(until(signalled))
         .await
         .context("serving HTTP");
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), sockets.closed()).await;
     let _ = stop.send(true);
     ops.abort();
     for runner in runners {

@@ -53,13 +53,23 @@ impl Platform {
 
     /// The API listener's routes: GraphQL (HTTP and websocket) and GraphiQL, under `config`.
     pub fn api(&self, config: graphql::ApiConfig) -> Router {
-        let state = graphql::ApiState {
+        self.api_with(config, graphql::WsConfig::default())
+    }
+
+    /// The API listener's routes with the websocket settings `ws` (limits, keepalive, and the
+    /// shutdown signal that closes every socket with 1001).
+    pub fn api_with(&self, config: graphql::ApiConfig, ws: graphql::WsConfig) -> Router {
+        graphql::router_with(self.state(), config, ws)
+    }
+
+    /// What resolvers share, over this platform.
+    pub fn state(&self) -> graphql::ApiState {
+        graphql::ApiState {
             bus: self.bus.clone(),
             pool: self.pool.clone(),
             runners: Arc::new(self.runners.clone()),
             feed: self.feed.clone(),
-        };
-        graphql::router(state, config)
+        }
     }
 
     /// The operations listener's routes: `/healthz` (the process answers), `/readyz`
@@ -71,12 +81,12 @@ impl Platform {
             .route("/readyz", get(readyz))
             .with_state(self.pool.clone());
         let handle = crate::telemetry::metrics_handle();
-        let runners = self.runners.clone();
+        let (runners, feed) = (self.runners.clone(), self.feed.clone());
         let metrics = Router::new().route(
             "/metrics",
             get(move || {
-                let (handle, runners) = (handle.clone(), runners.clone());
-                async move { crate::telemetry::render(&handle, &runners).await }
+                let (handle, runners, feed) = (handle.clone(), runners.clone(), feed.clone());
+                async move { crate::telemetry::render(&handle, &runners, &feed).await }
             }),
         );
         probes.merge(metrics)

@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use projections::live::LiveFeed;
 use projections::ProjectionRunner;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -38,7 +39,10 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// Sets the projection gauges from the runners' current status and renders the exposition.
-pub async fn render(handle: &PrometheusHandle, runners: &[ProjectionRunner]) -> String {
+pub async fn render(handle: &PrometheusHandle, runners: &[ProjectionRunner], feed: &LiveFeed) -> String {
+    // The live feed's cost: its reads of the log must not grow with its subscribers.
+    metrics::gauge!("live_subscribers").set(feed.subscribers() as f64);
+    metrics::gauge!("live_feed_reads").set(feed.reads() as f64);
     for runner in runners {
         match runner.status().await {
             Ok(status) => {

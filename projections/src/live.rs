@@ -102,7 +102,7 @@ impl Filter {
                 return false;
             }
         }
-        self.aggregate_types.as_ref().is_none_or(|types| types.iter().any(|t| *t == event.aggregate_type))
+        self.aggregate_types.as_ref().is_none_or(|types| types.contains(&event.aggregate_type))
             && self.aggregate_id.as_ref().is_none_or(|id| *id == event.aggregate_id)
             && self.trace_id.as_deref().is_none_or(|id| event.envelope(keys::TRACE_ID) == Some(id))
             && self.tenant_id.as_deref().is_none_or(|id| tenant == Some(id))

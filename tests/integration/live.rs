@@ -38,7 +38,10 @@ async fn subscribe(addr: std::net::SocketAddr, query: &str, variables: Value) ->
     let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
-    send(&mut socket, json!({ "type": "connection_init", "payload": {} })).await;
+    // One actor per client: the server limits connections per caller.
+    static CLIENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let actor = format!("user:live-{}", CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "x-actor": actor } })).await;
     let ack = next_message(&mut socket, Duration::from_secs(10)).await.expect("connection_ack");
     assert_eq!(ack["type"], "connection_ack", "{ack}");
     let payload = json!({ "query": query, "variables": variables });

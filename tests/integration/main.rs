@@ -21,3 +21,4 @@ mod schema_sdl;
 mod store;
 mod supersession;
 mod story;
+mod ws_protocol;

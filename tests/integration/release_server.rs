@@ -9,155 +9,46 @@
 //! list and object literals, fragments, list types, variables' JSON) and, after each, checks
 //! that the process is still running and a normal query still answers.
 //!
-//! Layout: [`build_release_binary`] (a no-op when up to date; a full release build on a clean
-//! checkout, minutes on a small CI machine), [`Server`] (the child process, killed on drop),
+//! Layout: `tests::server` builds the release binary (a no-op when up to date; a full release
+//! build on a clean checkout, minutes on a small CI machine) and runs it (killed on drop);
 //! [`cases`] (the documents), then the test.
 
 use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use graphql::http::MAX_BODY_BYTES;
 use serde_json::{json, Value};
+use tests::server::{build_release_binary, Server};
 use tests::{error_code, TestDb};
 
-/// How long the server may take to answer `/readyz` with 200.
-const READY_WITHIN: Duration = Duration::from_secs(30);
-
 /// Writes one line to stderr bypassing the test harness's capture, so the CI log shows the
-/// build time and the answer to each case even when the test passes without `--nocapture`.
+/// answer to each case even when the test passes without `--nocapture`.
 fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "release_server: {line}");
 }
 
-/// Runs `cargo build --release` for the server binary and returns the binary's path (read from
-/// cargo's JSON messages, so `CARGO_TARGET_DIR` and `build.target-dir` are honoured).
-fn build_release_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let started = Instant::now();
-    // Diagnostics and progress go to our stderr as usual; stdout carries one JSON message a line.
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args(["build", "--release", "-p", "infra", "--bin", "runtime-platform"])
-        .arg("--message-format=json-render-diagnostics")
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build --release");
-    assert!(output.status.success(), "cargo build --release -p infra --bin runtime-platform failed: {}", output.status);
-    report(&format!("cargo build --release -p infra --bin runtime-platform took {:.1?}", started.elapsed()));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "runtime-platform")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no runtime-platform executable")
-}
-
-/// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    listener.local_addr().expect("local address").port()
-}
-
-/// The `runtime-platform serve` child process; killed (and reaped) on every exit path.
-struct Server {
-    child: Child,
-    /// `http://127.0.0.1:<port>/graphql`.
-    graphql: String,
-    /// `http://127.0.0.1:<ops port>/readyz`.
-    readyz: String,
-}
-
-impl Server {
-    /// Starts `binary serve` over `database_url` in development mode (no `APP_*` variable but
-    /// the listeners and none of `APP_AUTH_*`), on two free loopback ports.
-    fn start(binary: &PathBuf, database_url: &str) -> Self {
-        let (api, ops) = (free_port(), free_port());
-        let mut command = Command::new(binary);
-        command.arg("serve");
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("APP_") {
-                command.env_remove(key);
-            }
-        }
-        let child = command
-            .env("DATABASE_URL", database_url)
-            .env("APP_LISTEN", format!("127.0.0.1:{api}"))
-            .env("APP_OPS_LISTEN", format!("127.0.0.1:{ops}"))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            // Inherited: a stack overflow's "has overflowed its stack" lands in the test's log.
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start runtime-platform serve");
-        Self {
-            child,
-            graphql: format!("http://127.0.0.1:{api}/graphql"),
-            readyz: format!("http://127.0.0.1:{ops}/readyz"),
-        }
+/// POSTs `body` (JSON text) to `/graphql`; returns status and body. A dropped connection
+/// fails the test, saying whether the process is gone.
+async fn post(server: &mut Server, client: &reqwest::Client, case: &str, body: String) -> (reqwest::StatusCode, Value) {
+    let answer = async {
+        let response =
+            client.post(&server.graphql).header("content-type", "application/json").body(body).send().await?;
+        let status = response.status();
+        Ok::<_, reqwest::Error>((status, response.bytes().await?))
     }
-
-    /// `None` while the process runs, else how it ended.
-    fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(None) => None,
-            Ok(Some(status)) => Some(status.to_string()),
-            Err(e) => Some(format!("unknown ({e})")),
+    .await;
+    match answer {
+        Ok((status, bytes)) => {
+            let value =
+                serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+            (status, value)
         }
-    }
-
-    /// Polls `/readyz` until it answers 200, failing if the process ends or [`READY_WITHIN`]
-    /// passes.
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.exited() {
-                panic!("runtime-platform serve ended before it was ready: {status}");
-            }
-            let ready = client.get(&self.readyz).timeout(Duration::from_secs(2)).send().await;
-            if ready.is_ok_and(|r| r.status() == reqwest::StatusCode::OK) {
-                report(&format!("server ready after {:.1?}", started.elapsed()));
-                return;
-            }
-            assert!(started.elapsed() < READY_WITHIN, "runtime-platform serve was not ready within {READY_WITHIN:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        Err(e) => {
+            // Give a crashing process a moment to be reaped, so the failure says it crashed.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let process = server.exited().unwrap_or_else(|| "still running".into());
+            panic!("{case}: no answer ({e:?}); server process: {process}");
         }
-    }
-
-    /// POSTs `body` (JSON text) to `/graphql`; returns status and body. A dropped connection
-    /// fails the test, saying whether the process is gone.
-    async fn post(&mut self, client: &reqwest::Client, case: &str, body: String) -> (reqwest::StatusCode, Value) {
-        let answer = async {
-            let response =
-                client.post(&self.graphql).header("content-type", "application/json").body(body).send().await?;
-            let status = response.status();
-            Ok::<_, reqwest::Error>((status, response.bytes().await?))
-        }
-        .await;
-        match answer {
-            Ok((status, bytes)) => {
-                let value = serde_json::from_slice(&bytes)
-                    .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
-                (status, value)
-            }
-            Err(e) => {
-                // Give a crashing process a moment to be reaped, so the failure says it crashed.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let process = self.exited().unwrap_or_else(|| "still running".into());
-                panic!("{case}: no answer ({e:?}); server process: {process}");
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -209,7 +100,7 @@ fn cases() -> Vec<(String, String)> {
 
 /// A normal query still answers: 200 and a non-empty `data.projections`.
 async fn assert_still_answers(server: &mut Server, client: &reqwest::Client, after: &str) {
-    let (status, body) = server.post(client, after, query_body("{ projections { name } }")).await;
+    let (status, body) = post(server, client, after, query_body("{ projections { name } }")).await;
     assert_eq!(status, reqwest::StatusCode::OK, "after {after}: a normal query got {status}: {body}");
     let names = body["data"]["projections"].as_array();
     assert!(names.is_some_and(|p| !p.is_empty()), "after {after}: a normal query got {body}");
@@ -234,7 +125,7 @@ async fn no_nesting_however_deep_brings_down_the_release_server() {
     for (case, body) in cases() {
         let bytes = body.len();
         assert!(bytes < MAX_BODY_BYTES, "{case}: {bytes} bytes is over the body limit; make it smaller");
-        let (status, answer) = server.post(&client, &case, body).await;
+        let (status, answer) = post(&mut server, &client, &case, body).await;
         let code = error_code(&answer).map(str::to_owned);
         report(&format!("{case} ({bytes} bytes): {status} {}", code.as_deref().unwrap_or("-")));
         assert!(!status.is_server_error(), "{case}: {status}: {answer}");

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 pub mod drive;
 pub mod replay;
+pub mod server;
 pub mod world;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
