@@ -22,7 +22,6 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tests::server::{build_release_binary, Server};
 use tests::{environment_input, TestDb, REQUEST_ENVIRONMENT};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 const ENVIRONMENTS: usize = 100;
@@ -55,9 +54,7 @@ async fn subscriber(
     latencies: Arc<Mutex<Vec<f64>>>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
+    let mut socket = tests::ws_client::connect_transport_ws(addr, "/graphql").await;
     let init = json!({ "type": "connection_init", "payload": { "x-actor": format!("user:bench-{i}") } });
     socket.send(Message::text(init.to_string())).await.unwrap();
     let query = "subscription($id: ID!) { events(aggregateId: $id) { recordedAt } }";

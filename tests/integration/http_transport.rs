@@ -13,14 +13,12 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use commands::Role;
-use futures::{SinkExt, StreamExt};
 use graphql::executor::Limits;
 use graphql::request_context::Authentication;
 use graphql::ApiConfig;
 use serde_json::{json, Value};
+use tests::ws_client::{self, receive, send as send_ws, serve, Received, Socket};
 use tests::{environment_input, error_code, TestApp, TestDb, REQUEST_ENVIRONMENT};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -468,55 +466,9 @@ async fn operations_routes_are_only_on_the_ops_router() {
 // ---------------------------------------------------------------------------------------
 // graphql-transport-ws over a real socket.
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Serves `router` on a loopback port; returns its address (the server ends with the test).
-async fn serve(router: axum::Router) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
-}
-
 /// Opens a graphql-transport-ws connection to `path`.
 async fn connect(addr: std::net::SocketAddr, path: &str) -> Socket {
-    let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-    let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
-    let protocol = response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok());
-    assert_eq!(protocol, Some("graphql-transport-ws"), "subprotocol chosen by the server");
-    socket
-}
-
-async fn send_ws(socket: &mut Socket, message: Value) {
-    socket.send(Message::text(message.to_string())).await.unwrap();
-}
-
-/// What the server sent next: a JSON message, a close frame (code, reason), or nothing in time.
-#[derive(Debug)]
-enum Received {
-    Json(Value),
-    Closed(Option<(u16, String)>),
-    Nothing,
-}
-
-async fn receive(socket: &mut Socket, within: Duration) -> Received {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let next = match tokio::time::timeout_at(deadline, socket.next()).await {
-            Err(_) => return Received::Nothing,
-            Ok(None) => return Received::Closed(None),
-            Ok(Some(Err(e))) => panic!("websocket error: {e}"),
-            Ok(Some(Ok(message))) => message,
-        };
-        match next {
-            Message::Text(text) => return Received::Json(serde_json::from_str(text.as_str()).expect("JSON message")),
-            Message::Close(frame) => {
-                return Received::Closed(frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())))
-            }
-            _ => continue, // pings and pongs
-        }
-    }
+    ws_client::connect_transport_ws(addr, path).await
 }
 
 async fn expect_ack(socket: &mut Socket) {
@@ -541,6 +493,7 @@ async fn a_websocket_subscription_streams_new_events_on_both_paths() {
         send_ws(&mut socket, json!({ "type": "connection_init", "payload": {} })).await;
         expect_ack(&mut socket).await;
         send_ws(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": LOG_EVENTS } })).await;
+        app.wait_subscribers(1).await;
         let name = format!("ws{i}");
         let created = app.gql(REQUEST_ENVIRONMENT, json!({ "input": environment_input("shop", &name, "DEV") })).await;
         assert!(created["errors"].is_null(), "{created}");

@@ -15,29 +15,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::commands::LogPosition;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use projections::live::{LiveFeed, CHANNEL};
 use serde_json::{json, Value};
 use sqlx::postgres::PgListener;
 use tests::drive::{deploy, ready_environment, registered_service, start_deployment, succeed};
 use tests::{environment_input, TestApp, TestDb, REQUEST_ENVIRONMENT};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn serve(router: axum::Router) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    addr
-}
+use tests::ws_client::{self, send, serve, Socket};
 
 /// A graphql-transport-ws client, acknowledged, with one subscription `query` as id "1".
 async fn subscribe(addr: std::net::SocketAddr, query: &str, variables: Value) -> Socket {
-    let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket handshake");
+    let mut socket = ws_client::connect_transport_ws(addr, "/graphql").await;
     // One actor per client: the server limits connections per caller.
     static CLIENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let actor = format!("user:live-{}", CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
@@ -47,10 +36,6 @@ async fn subscribe(addr: std::net::SocketAddr, query: &str, variables: Value) ->
     let payload = json!({ "query": query, "variables": variables });
     send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": payload })).await;
     socket
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket.send(Message::text(message.to_string())).await.unwrap();
 }
 
 /// The next JSON message within `within`; `None` when nothing came.
@@ -100,8 +85,8 @@ async fn both_replicas_deliver_a_write_and_a_reconnect_with_a_cursor_misses_noth
 
     let mut on_a = subscribe(addr_a, EVENTS, json!({})).await;
     let mut on_b = subscribe(addr_b, EVENTS, json!({})).await;
-    // Subscribed: give both feeds' registrations a moment to be in place before writing.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.wait_subscribers(1).await;
+    b.wait_subscribers(1).await;
     let mut written = Vec::new();
     for i in 0..3 {
         written.push(create(&a, &format!("live-{i}")).await);
@@ -212,7 +197,7 @@ async fn deployment_progress_by_environment_follows_every_step_and_the_feed_read
     for _ in 0..50 {
         idle.push(subscribe(addr, query, json!({ "e": elsewhere.to_string() })).await);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_subscribers(51).await;
     let reads_before = app.platform.feed.reads();
     let deployment = deploy(bus, start_deployment(service, environment, None, "1.0.0")).await.unwrap();
     succeed(bus, deployment).await;

@@ -13,18 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use commands::Role;
-use futures::{SinkExt, StreamExt};
 use graphql::executor::Limits;
 use graphql::http::WsConfig;
 use graphql::request_context::Authentication;
 use graphql::ApiConfig;
 use serde_json::{json, Value};
+use tests::ws_client::{self, receive, send, send_text, Received, Socket};
 use tests::{environment_input, TestApp, TestDb, REQUEST_ENVIRONMENT};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A live subscription that stays silent until an event commits.
 const LIVE: &str = "subscription { events { eventType aggregateId } }";
@@ -47,66 +43,18 @@ async fn start(ws: WsConfig) -> Server {
 async fn start_with(config: ApiConfig, ws: WsConfig) -> Server {
     let db = TestDb::new().await;
     let app = TestApp::start_with(db.pool.clone(), config.clone()).await;
-    let router = app.platform.api_with(config, ws);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let addr = ws_client::serve(app.platform.api_with(config, ws)).await;
     Server { app, addr, _db: db }
 }
 
-/// Opens a socket offering `protocols`; returns it with the subprotocol the server chose.
+/// Opens a socket to `/graphql` offering `protocols`; returns it with the chosen subprotocol.
 async fn connect(addr: SocketAddr, protocols: &str) -> (Socket, Option<String>) {
-    let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", protocols.parse().unwrap());
-    let (socket, response) = tokio::time::timeout(WITHIN, tokio_tungstenite::connect_async(request))
-        .await
-        .expect("handshake in time")
-        .expect("websocket handshake");
-    let chosen = response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    (socket, chosen)
+    ws_client::connect(addr, "/graphql", protocols).await
 }
 
 /// A graphql-transport-ws socket.
 async fn open(addr: SocketAddr) -> Socket {
-    let (socket, chosen) = connect(addr, "graphql-transport-ws").await;
-    assert_eq!(chosen.as_deref(), Some("graphql-transport-ws"));
-    socket
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    send_text(socket, &message.to_string()).await;
-}
-
-async fn send_text(socket: &mut Socket, text: &str) {
-    tokio::time::timeout(WITHIN, socket.send(Message::text(text))).await.expect("sent in time").unwrap();
-}
-
-/// What the server sent next.
-#[derive(Debug)]
-enum Received {
-    Json(Value),
-    /// A close frame (code, reason), or the socket ended without one.
-    Closed(Option<(u16, String)>),
-    Nothing,
-}
-
-/// The next JSON message or close within `within` (websocket-level pings are skipped).
-async fn receive(socket: &mut Socket, within: Duration) -> Received {
-    let deadline = Instant::now() + within;
-    loop {
-        let next = match tokio::time::timeout_at(deadline, socket.next()).await {
-            Err(_) => return Received::Nothing,
-            Ok(None) | Ok(Some(Err(_))) => return Received::Closed(None),
-            Ok(Some(Ok(message))) => message,
-        };
-        match next {
-            Message::Text(text) => return Received::Json(serde_json::from_str(text.as_str()).expect("JSON message")),
-            Message::Close(frame) => {
-                return Received::Closed(frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())))
-            }
-            _ => continue,
-        }
-    }
+    ws_client::connect_transport_ws(addr, "/graphql").await
 }
 
 /// The next JSON message, which must come.

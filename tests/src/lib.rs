@@ -22,6 +22,7 @@ use uuid::Uuid;
 pub mod drive;
 pub mod replay;
 pub mod server;
+pub mod ws_client;
 pub mod world;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -204,6 +205,18 @@ impl TestApp {
     /// The command bus.
     pub fn bus(&self) -> &CommandBus {
         &self.platform.bus
+    }
+
+    /// Waits (at most 10 s) until this replica's live feed counts `n` subscribers: a
+    /// subscription joins the feed when the server starts running it, after the client's
+    /// `subscribe` was read, so a write sent right after `subscribe` may otherwise come first
+    /// (and, without `after`, not be delivered).
+    pub async fn wait_subscribers(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.platform.feed.subscribers() < n {
+            assert!(tokio::time::Instant::now() < deadline, "{} of {n} subscribers joined", self.platform.feed.subscribers());
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Brings every projection up to the newest committed event.
