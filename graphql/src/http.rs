@@ -35,6 +35,9 @@ use crate::ws;
 
 pub use crate::ws::{Connections, WsConfig};
 
+/// Initial read buffer and write batching threshold of one websocket.
+const WS_BUFFER_BYTES: usize = 1024;
+
 /// Largest request body accepted; larger ones get 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -306,7 +309,12 @@ async fn upgrade(http: Http, mut parts: axum::http::request::Parts) -> Response 
     let upgrade = upgrade
         .protocols([ws::protocol::SUBPROTOCOL, ws::protocol::LEGACY_SUBPROTOCOL])
         .max_message_size(MAX_BODY_BYTES)
-        .max_frame_size(MAX_BODY_BYTES);
+        .max_frame_size(MAX_BODY_BYTES)
+        // tungstenite allocates its read buffer up front (128 KiB by default): with 10,000
+        // subscribers that was 1.5 GiB of mostly empty buffers. Messages in are small
+        // (init, subscribe, ping); a larger one grows the buffer as it arrives.
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES);
     let transport_ws =
         upgrade.selected_protocol().is_some_and(|p| p.as_bytes() == ws::protocol::SUBPROTOCOL.as_bytes());
     let Http { schema, auth, ws: ws_config } = http;
