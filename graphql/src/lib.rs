@@ -14,13 +14,14 @@
 //!   nesting, parse, roles, timeout), for HTTP and websocket alike.
 //! - [`error`]: the one API error type, with a stable `extensions.code` per variant.
 //! - [`types`]: output and input types (events, environments, command results, cursors).
-//! - [`query`], [`mutation`], [`subscription`]: the roots.
+//! - [`query`], [`mutation`], [`subscription`]: the roots; [`causal`]: `causalChain`.
 //! - [`parse_cache`]: parsed documents of repeated queries.
 //! - [`http`]: GraphQL over HTTP (`POST`/`GET /graphql`), graphql-transport-ws on `/graphql`
 //!   and `/graphql/ws`, GraphiQL.
 //! - [`ws`]: our graphql-transport-ws connection loop (close codes, keepalive, limits,
 //!   shutdown); async-graphql only executes the operations.
 
+pub mod causal;
 pub mod command;
 pub mod contexts;
 pub mod error;

@@ -15,6 +15,7 @@ use crate::ApiState;
 #[derive(async_graphql::MergedObject, Default)]
 pub struct QueryRoot(
     LogQuery,
+    crate::causal::CausalQuery,
     crate::projection_status::ProjectionQuery,
     crate::contexts::environments::EnvironmentQuery,
     crate::contexts::catalog::CatalogQuery,

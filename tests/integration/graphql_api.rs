@@ -469,6 +469,10 @@ async fn the_log_subscription_streams_new_events() {
     )
     .data(tests::system_context());
     let mut stream = schema.execute_stream(request);
+    // The subscription joins the live feed on its first poll; without a cursor it delivers
+    // what commits after that.
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(50), stream.next()).await.is_err());
+    app.wait_subscribers(1).await;
     let id = create(&app, "shop", "sub", "DEV").await;
     let item = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
         .await

@@ -340,7 +340,7 @@ async fn no_role_sees_or_changes_what_it_may_not_on_any_root_field() {
         let t = token(role, &[]);
         for c in &operations[0].1 {
             let (status, body) = call(&app, &t, c).await;
-            let history = matches!(c.field.as_str(), "auditLog" | "trace" | "aggregateHistory")
+            let history = matches!(c.field.as_str(), "auditLog" | "trace" | "aggregateHistory" | "causalChain")
                 || c.variables.get("asOf").is_some_and(|v| !v.is_null())
                 || c.variables.get("atVersion").is_some_and(|v| !v.is_null());
             if history {
@@ -357,14 +357,28 @@ async fn no_role_sees_or_changes_what_it_may_not_on_any_root_field() {
     let address = listener.local_addr().unwrap();
     let router = app.router.clone();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    for c in operations[2].1.iter().take(2) {
-        let seen = subscribe(address, &contoso_operator, c).await;
+    // Every subscription with each of fabrikam's ids and tenant (at once: each listens 2 s):
+    // nothing of fabrikam's reaches contoso's operator.
+    let all = futures::future::join_all(operations[2].1.iter().map(|c| subscribe(address, &contoso_operator, c))).await;
+    for (c, seen) in operations[2].1.iter().zip(&all) {
         let text = Value::Array(seen.clone());
         assert!(fabrikam_traces(&text, &world).is_empty(), "{}: {text}", c.document);
+    }
+    // The log streams (history) also carry contoso's own events, and are the Control Plane's
+    // to be refused.
+    let log_streams = ["events", "logEvents"].map(|field| Call {
+        field: field.to_owned(),
+        document: format!("subscription($after: String) {{ {field}(after: $after) {{ aggregateId tenantId traceId }} }}"),
+        variables: json!({}),
+    });
+    for c in &log_streams {
+        let seen = subscribe(address, &contoso_operator, c).await;
+        let text = Value::Array(seen.clone());
         let contoso = &world.tenants["contoso"];
         assert!(
             contoso.aggregates.values().any(|id| text.to_string().contains(id.as_str())),
-            "contoso's own events stream: {text}"
+            "contoso's own events stream ({}): {text}",
+            c.document
         );
         let refused = subscribe(address, &token(Role::ControlPlane, &[]), c).await;
         assert!(refused.iter().all(|m| m["data"].is_null()), "{refused:?}");
@@ -386,8 +400,13 @@ async fn subscribe(address: std::net::SocketAddr, token: &str, call: &Call) -> V
     socket.send(Message::Text(init.to_string().into())).await.unwrap();
     let ack = socket.next().await.unwrap().unwrap();
     assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
-    let subscribe =
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": call.document, "variables": call.variables } });
+    // From the start of the log: a subscription without a cursor delivers only what commits
+    // after it joined, and the world is already written.
+    let mut variables = call.variables.clone();
+    if call.document.contains("$after") {
+        variables["after"] = json!(commands::LogPosition::START.to_cursor());
+    }
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": call.document, "variables": variables } });
     socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
     let mut payloads = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);

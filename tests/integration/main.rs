@@ -2,6 +2,7 @@
 
 mod api_limits;
 mod bus;
+mod causal;
 mod fuzz;
 mod graphql_api;
 mod http_transport;
