@@ -28,6 +28,9 @@ use crate::error::ReactorError;
 /// replicas (its own process's commits wake it at once).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// The shortest pause between two rounds that found little to do.
+pub const COALESCE: Duration = Duration::from_millis(50);
+
 /// Something that answers events of the log with commands.
 #[async_trait]
 pub trait Reactor: Send + Sync + 'static {
@@ -178,15 +181,29 @@ impl ReactorRunner {
     }
 
     /// Runs until `shutdown` turns true: reacts to what is new, then sleeps until this
-    /// process commits (`wake`) or [`POLL_INTERVAL`] passes. Failures are logged and retried
-    /// with a doubling pause (at most 10 s).
+    /// process commits (`wake`) or [`POLL_INTERVAL`] passes; rounds start at most once per
+    /// [`COALESCE`] unless the last one was full. Failures are logged and retried with a
+    /// doubling pause (at most 10 s).
     pub async fn run(self, mut wake: watch::Receiver<LogPosition>, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
+        let mut last_start: Option<tokio::time::Instant> = None;
         while !*shutdown.borrow() {
+            // Under load every commit wakes the runner: at most one round per COALESCE, so a
+            // reactor costs a transaction per interval, not one per commit (as the projection
+            // runners do); the first event after a quiet spell is reacted to at once.
+            if let Some(wait) = last_start.map(|t| COALESCE.saturating_sub(t.elapsed())) {
+                if !wait.is_zero() {
+                    tokio::select! {
+                        _ = shutdown.changed() => continue,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+            last_start = Some(tokio::time::Instant::now());
             match self.step().await {
                 Ok(n) if n as i64 >= self.batch_size => {
                     backoff = Duration::from_millis(100);
-                    continue;
+                    last_start = None;
                 }
                 Ok(_) => {
                     backoff = Duration::from_millis(100);
