@@ -49,15 +49,7 @@ async fn run(bus: &CommandBus, id: &str, command: EnvironmentCommand, options: C
 async fn table_stats(pool: &PgPool, expected_events: i64) -> BTreeMap<String, (i64, i64, i64, i64)> {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        // Ask every pooled backend to flush at its next idle moment (right after this call).
-        let mut held = Vec::new();
-        while held.len() < pool.size() as usize {
-            let Ok(mut conn) = pool.acquire().await else { break };
-            sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut *conn).await.unwrap();
-            held.push(conn);
-        }
-        drop(held);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tests::flush_stats(pool).await;
         let mut conn = pool.acquire().await.unwrap();
         sqlx::query("SELECT pg_stat_clear_snapshot()").execute(&mut *conn).await.unwrap();
         let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(

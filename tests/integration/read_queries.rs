@@ -510,18 +510,12 @@ async fn placement_scans(pool: &PgPool) -> i64 {
 
 /// Runs one catalog page with its placements; returns the page and the scans it caused.
 async fn catalog_page_scans(app: &TestApp, pool: &PgPool, first: usize) -> (Vec<Value>, i64) {
-    // Let earlier statistics land first, so the difference is this page's alone.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Earlier statistics land first (a backend may otherwise hold them for up to 10 s and
+    // flush them into this page's window), so the difference is this page's alone.
+    tests::flush_stats(pool).await;
     let before = placement_scans(pool).await;
     let page = query(&app, CATALOG, json!({ "first": first }), &[]).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut after = placement_scans(pool).await;
-    while after == before && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        after = placement_scans(pool).await;
-    }
-    // Wait out any backend still holding scans back.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    tests::flush_stats(pool).await;
     let after = placement_scans(pool).await;
     (nodes(&page), after - before)
 }

@@ -150,6 +150,21 @@ pub async fn settle(pool: &PgPool, runners: &[projections::ProjectionRunner]) {
     }
 }
 
+/// Makes every connection of `pool` flush its table statistics (PostgreSQL 15 keeps them in
+/// the backend until it has been idle a while, up to 10 s), so that counters read next hold
+/// everything done so far and nothing arrives late: `pg_stat_force_next_flush` on each
+/// pooled connection, which flushes as it goes idle right after.
+pub async fn flush_stats(pool: &PgPool) {
+    let mut held = Vec::new();
+    while held.len() < pool.size() as usize {
+        let Ok(mut conn) = pool.acquire().await else { break };
+        sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut *conn).await.unwrap();
+        held.push(conn);
+    }
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+}
+
 /// Lets every reactor answer what is in the log, then brings the projections up to the
 /// newest event, the reactions included; repeats while reactions cause further reactions.
 pub async fn settle_all(platform: &Platform) {
