@@ -20,6 +20,7 @@ pub mod error;
 pub mod health;
 pub mod inventory;
 pub mod live;
+pub mod pace;
 pub mod projector;
 pub mod reader;
 pub mod registry;

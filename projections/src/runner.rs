@@ -401,18 +401,12 @@ impl ProjectionRunner {
     /// are logged and retried after a pause; the failed batch was rolled back.
     pub async fn run(self, mut wake: watch::Receiver<LogPosition>, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
-        let mut last_start: Option<tokio::time::Instant> = None;
+        let mut pace = crate::pace::Pace::new(DEFAULT_COALESCE);
         let mut full_batches = 0u64;
         while !*shutdown.borrow() {
-            if let Some(wait) = last_start.map(|t| DEFAULT_COALESCE.saturating_sub(t.elapsed())) {
-                if !wait.is_zero() {
-                    tokio::select! {
-                        _ = shutdown.changed() => continue,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
+            if !pace.ready(&mut shutdown).await {
+                continue;
             }
-            last_start = Some(tokio::time::Instant::now());
             match self.step().await {
                 Ok(n) => {
                     backoff = Duration::from_millis(100);
@@ -422,7 +416,7 @@ impl ProjectionRunner {
                         if full_batches.is_power_of_two() {
                             self.analyze_while_growing().await;
                         }
-                        last_start = None;
+                        pace.hurry();
                         continue;
                     }
                     full_batches = 0;

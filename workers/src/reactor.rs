@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use commands::log::{LogPosition, RecordedEvent};
 use commands::CommandBus;
+use projections::pace::Pace;
 use projections::reader::{self, Interest};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -186,24 +187,17 @@ impl ReactorRunner {
     /// doubling pause (at most 10 s).
     pub async fn run(self, mut wake: watch::Receiver<LogPosition>, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
-        let mut last_start: Option<tokio::time::Instant> = None;
+        // Under load every commit wakes the runner: a round per COALESCE at most, as the
+        // projection runners do, so a reactor costs a transaction per interval, not per commit.
+        let mut pace = Pace::new(COALESCE);
         while !*shutdown.borrow() {
-            // Under load every commit wakes the runner: at most one round per COALESCE, so a
-            // reactor costs a transaction per interval, not one per commit (as the projection
-            // runners do); the first event after a quiet spell is reacted to at once.
-            if let Some(wait) = last_start.map(|t| COALESCE.saturating_sub(t.elapsed())) {
-                if !wait.is_zero() {
-                    tokio::select! {
-                        _ = shutdown.changed() => continue,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
+            if !pace.ready(&mut shutdown).await {
+                continue;
             }
-            last_start = Some(tokio::time::Instant::now());
             match self.step().await {
                 Ok(n) if n as i64 >= self.batch_size => {
                     backoff = Duration::from_millis(100);
-                    last_start = None;
+                    pace.hurry();
                 }
                 Ok(_) => {
                     backoff = Duration::from_millis(100);
