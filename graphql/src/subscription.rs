@@ -42,7 +42,7 @@ impl SubscriptionRoot {
             aggregate_id: aggregate_id.map(|id| id.to_string()),
             ..Filter::default()
         };
-        live(ctx, filter, after)
+        live(ctx, filter, after).await
     }
 
     /// Deprecated alias of `events(after, aggregateType)`.
@@ -54,7 +54,7 @@ impl SubscriptionRoot {
         aggregate_type: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Event>>> {
         let filter = Filter { aggregate_types: aggregate_type.map(|t| vec![t]), ..Filter::default() };
-        live(ctx, filter, after)
+        live(ctx, filter, after).await
     }
 
     /// Health events (probe results, status changes, incidents) of the services watched in an
@@ -74,7 +74,7 @@ impl SubscriptionRoot {
             tenant_id,
             ..Filter::default()
         };
-        live(ctx, filter, after)
+        live(ctx, filter, after).await
     }
 
     /// Drift findings of an environment as they are detected, remediated, accepted or resolved.
@@ -89,7 +89,7 @@ impl SubscriptionRoot {
             environment_id: environment_id.map(|id| id.to_string()),
             ..Filter::default()
         };
-        live(ctx, filter, after)
+        live(ctx, filter, after).await
     }
 
     /// The progress of one deployment, or of every deployment of a service and/or into an
@@ -109,13 +109,13 @@ impl SubscriptionRoot {
             environment_id: environment_id.map(|id| id.to_string()),
             ..Filter::default()
         };
-        live(ctx, filter, after)
+        live(ctx, filter, after).await
     }
 }
 
 /// Joins the feed with `filter` narrowed to what the caller may see, and returns the stream
 /// that replays from `after` and then goes live.
-fn live(
+async fn live(
     ctx: &Context<'_>,
     mut filter: Filter,
     after: Option<String>,
@@ -131,7 +131,7 @@ fn live(
     };
     filter.tenants = req.tenant_filter().map(|t| t.into_iter().collect::<BTreeSet<_>>());
     let feed = ctx.data_unchecked::<ApiState>().feed.clone();
-    let subscription = feed.subscribe(filter.clone());
+    let subscription = feed.subscribe(filter.clone()).await;
     let joined = subscription.registered_at();
     let flow = Flow {
         feed,

@@ -138,6 +138,8 @@ struct Inner {
     pool: PgPool,
     reads: AtomicU64,
     progress: watch::Sender<LogPosition>,
+    /// Turns true once the feed has read where the log ends; subscribers wait for it.
+    started: watch::Sender<bool>,
     buffer: usize,
 }
 
@@ -202,14 +204,21 @@ impl LiveFeed {
                 pool,
                 reads: AtomicU64::new(0),
                 progress,
+                started: watch::channel(false).0,
                 buffer: buffer.max(1),
             }),
         }
     }
 
     /// Registers a subscriber. Its queue gets every matching event after the feed's position
-    /// at this instant (returned as [`Subscription::registered_at`]).
-    pub fn subscribe(&self, filter: Filter) -> Subscription {
+    /// at this instant (returned as [`Subscription::registered_at`]). Waits until the feed has
+    /// found where the log ends: a subscriber registered before that would be placed at the
+    /// start of the log, and the feed's first position (the end) would then skip whatever
+    /// committed in between.
+    pub async fn subscribe(&self, filter: Filter) -> Subscription {
+        let mut started = self.inner.started.subscribe();
+        // The sender lives in `inner`, which `self` holds: the wait ends only by starting.
+        let _ = started.wait_for(|s| *s).await;
         let (queue, receiver) = mpsc::channel(self.inner.buffer);
         let lagged = Arc::new(AtomicBool::new(false));
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -378,6 +387,7 @@ impl LiveFeed {
             let head = reader::latest(&mut conn).await?;
             self.inner.registry.lock().expect("registry lock").position = head;
             self.inner.progress.send_replace(head);
+            self.inner.started.send_replace(true);
             *started = true;
         }
         // The newest commit we were told of; while the feed is behind it, the events are not
