@@ -27,11 +27,14 @@ use commands::routes::Routes;
 use commands::store::PgEventStore;
 use cqrs_es::Aggregate;
 use domain::catalog::{DeploymentEvent, RuntimeDeployment, RuntimeService, ServiceEvent};
+use domain::configuration::{ConfigurationEvent, RuntimeConfiguration};
 use domain::environments::{EnvironmentEvent, RuntimeEnvironment};
+use domain::scaling::{ScalingPolicy, ScalingPolicyEvent};
 use domain::tenancy::{RuntimeTenantBinding, TenantBindingEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::error::ProjectionError;
 use crate::projector::Projector;
@@ -55,7 +58,11 @@ pub struct InventoryRow {
     pub digest: String,
     /// Compute kind from the service's contract when the period began, if known.
     pub compute_kind: Option<String>,
-    /// Since when (start of the period).
+    /// The workload's active configuration version, if it has a configuration.
+    pub configuration_version: Option<i32>,
+    /// Replicas of the autoscaler's last decision, if one was recorded.
+    pub replicas: Option<i32>,
+    /// Since when (start of the period: the last change of anything this row shows).
     pub since: DateTime<Utc>,
 }
 
@@ -71,6 +78,11 @@ const RELEVANT: &[&str] = &[
     "EnvironmentRequested",
     "ComputeTargetAdded",
     "ComputeTargetRemoved",
+    "ConfigurationCreated",
+    "ConfigurationVersionActivated",
+    "ConfigurationRolledBack",
+    "PolicyDefined",
+    "ScalingDecisionRecorded",
 ];
 
 /// A decoded fact the inventory cares about.
@@ -100,6 +112,21 @@ enum Fact {
     Targets {
         environment: String,
         targets: Vec<(String, Option<String>)>,
+    },
+    /// A configuration or scaling policy was made for a workload.
+    Workload {
+        aggregate: String,
+        key: Key,
+    },
+    /// A configuration version became the active one.
+    Configuration {
+        aggregate: String,
+        version: i32,
+    },
+    /// The autoscaler set the replicas.
+    Replicas {
+        aggregate: String,
+        replicas: i32,
     },
 }
 
@@ -199,12 +226,69 @@ fn fact_of_binding(event: TenantBindingEvent) -> Result<Option<Fact>, Projection
     })
 }
 
+fn fact_of_configuration(id: &str, event: ConfigurationEvent) -> Result<Option<Fact>, ProjectionError> {
+    let aggregate = id.to_owned();
+    Ok(match event {
+        ConfigurationEvent::ConfigurationCreated { target, .. } => Some(Fact::Workload {
+            aggregate,
+            key: (
+                text(target.service())?,
+                text(target.environment())?,
+                target.tenant().map(|t| t.to_string()).unwrap_or_default(),
+            ),
+        }),
+        ConfigurationEvent::ConfigurationVersionActivated { version, .. }
+        | ConfigurationEvent::ConfigurationRolledBack { to: version, .. } => {
+            Some(Fact::Configuration { aggregate, version: version.get() as i32 })
+        }
+        _ => None,
+    })
+}
+
+fn fact_of_scaling(id: &str, event: ScalingPolicyEvent) -> Result<Option<Fact>, ProjectionError> {
+    let aggregate = id.to_owned();
+    Ok(match event {
+        ScalingPolicyEvent::PolicyDefined { service, environment, tenant, .. } => Some(Fact::Workload {
+            aggregate,
+            key: (text(service)?, text(environment)?, tenant.map(|t| t.to_string()).unwrap_or_default()),
+        }),
+        ScalingPolicyEvent::ScalingDecisionRecorded { to_replicas, .. } => {
+            Some(Fact::Replicas { aggregate, replicas: to_replicas as i32 })
+        }
+        _ => None,
+    })
+}
+
+/// One `inventory_workload_targets` row: the workload a configuration or policy is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct WorkloadTarget {
+    aggregate_id: String,
+    service_id: String,
+    environment_id: String,
+    tenant_id: String,
+}
+
+/// One `inventory_workload_settings` row: a workload's latest configuration and replicas, and
+/// the events that set them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Settings {
+    service_id: String,
+    environment_id: String,
+    tenant_id: String,
+    configuration_version: Option<i32>,
+    configuration_event_id: Option<Uuid>,
+    replicas: Option<i32>,
+    replicas_event_id: Option<Uuid>,
+}
+
 /// Builds `runtime_inventory` (and its side tables).
 pub struct InventoryProjector {
     deployments: PgEventStore<RuntimeDeployment>,
     services: PgEventStore<RuntimeService>,
     environments: PgEventStore<RuntimeEnvironment>,
     tenant_bindings: PgEventStore<RuntimeTenantBinding>,
+    configurations: PgEventStore<RuntimeConfiguration>,
+    scaling_policies: PgEventStore<ScalingPolicy>,
 }
 
 impl InventoryProjector {
@@ -215,6 +299,8 @@ impl InventoryProjector {
             services: routes.services.store.clone(),
             environments: routes.environments.store.clone(),
             tenant_bindings: routes.tenant_bindings.store.clone(),
+            configurations: routes.configurations.store.clone(),
+            scaling_policies: routes.scaling_policies.store.clone(),
         }
     }
 
@@ -237,6 +323,12 @@ impl InventoryProjector {
             t if t == RuntimeTenantBinding::TYPE => {
                 fact_of_binding(self.tenant_bindings.deserialize(id, seq, ty, ver, payload)?)
             }
+            t if t == RuntimeConfiguration::TYPE => {
+                fact_of_configuration(id, self.configurations.deserialize(id, seq, ty, ver, payload)?)
+            }
+            t if t == ScalingPolicy::TYPE => {
+                fact_of_scaling(id, self.scaling_policies.deserialize(id, seq, ty, ver, payload)?)
+            }
             _ => Ok(None),
         }
     }
@@ -255,9 +347,21 @@ struct Period {
     compute_kind: Option<String>,
     /// The environment's compute target (by name) of that kind when the period began.
     compute_target: Option<String>,
+    configuration_version: Option<i32>,
+    replicas: Option<i32>,
     valid_from: DateTime<Utc>,
     valid_to: Option<DateTime<Utc>>,
     closed_position: Option<i64>,
+    /// The event that opened the period, and the one that closed it.
+    opened_event_id: Option<Uuid>,
+    closed_event_id: Option<Uuid>,
+    /// The event that started the workload's run this period belongs to (the first success
+    /// after nothing ran), and those that set the version (and placement), the configuration
+    /// version and the replicas this period shows.
+    started_event_id: Option<Uuid>,
+    version_event_id: Option<Uuid>,
+    configuration_event_id: Option<Uuid>,
+    replicas_event_id: Option<Uuid>,
 }
 
 const PERIOD_COLUMNS: &[&str] = &[
@@ -270,10 +374,36 @@ const PERIOD_COLUMNS: &[&str] = &[
     "digest",
     "compute_kind",
     "compute_target",
+    "configuration_version",
+    "replicas",
     "valid_from",
     "valid_to",
     "closed_position",
+    "opened_event_id",
+    "closed_event_id",
+    "started_event_id",
+    "version_event_id",
+    "configuration_event_id",
+    "replicas_event_id",
 ];
+
+const SETTINGS_COLUMNS: &[&str] = &[
+    "service_id",
+    "environment_id",
+    "tenant_id",
+    "configuration_version",
+    "configuration_event_id",
+    "replicas",
+    "replicas_event_id",
+];
+
+/// The event a change comes from: where it is in the log, when, and its id.
+#[derive(Clone, Copy)]
+struct Cause {
+    at: DateTime<Utc>,
+    position: i64,
+    event_id: Option<Uuid>,
+}
 
 /// The in-batch state of open periods.
 #[derive(Default)]
@@ -289,43 +419,52 @@ struct Periods {
 }
 
 impl Periods {
-    /// Ends the open period of `key` at `at` (never before its start); returns the effective
-    /// instant.
-    fn close(&mut self, key: &Key, at: DateTime<Utc>, position: i64) -> DateTime<Utc> {
+    /// Ends the open period of `key` at the cause's instant (never before its start); returns
+    /// the effective instant and the period as it was, if one was open.
+    fn close(&mut self, key: &Key, cause: Cause) -> (DateTime<Utc>, Option<Period>) {
         let Some((mut period, stored)) = self.open.remove(key) else {
-            return at;
+            return (cause.at, None);
         };
-        let at = at.max(period.valid_from);
+        let at = cause.at.max(period.valid_from);
+        let before = period.clone();
         if at == period.valid_from {
             if stored {
                 self.deleted.push(period.opened_position);
             }
-            return at;
+            return (at, Some(before));
         }
         period.valid_to = Some(at);
-        period.closed_position = Some(position);
+        period.closed_position = Some(cause.position);
+        period.closed_event_id = cause.event_id;
         if stored {
             self.closed_stored.push(period);
         } else {
             self.new.push(period);
         }
-        at
+        (at, Some(before))
     }
 
+    /// True when the open period of `key` was opened by this event or a later one (the batch
+    /// is being applied again).
+    fn applied(&self, key: &Key, position: i64) -> bool {
+        self.open.get(key).is_some_and(|(p, _)| p.opened_position >= position)
+    }
+
+    /// A deployment's artifact runs from now on for its key, with the workload's settings.
     fn replace(
         &mut self,
         artifact: &Artifact,
         (compute_kind, compute_target): (Option<String>, Option<String>),
-        at: DateTime<Utc>,
-        position: i64,
+        settings: &Settings,
+        cause: Cause,
     ) {
         let key = (artifact.service_id.clone(), artifact.environment_id.clone(), artifact.tenant_id.clone());
-        if self.open.get(&key).is_some_and(|(p, _)| p.opened_position >= position) {
-            return; // already applied
+        if self.applied(&key, cause.position) {
+            return;
         }
-        let at = self.close(&key, at, position);
+        let (at, before) = self.close(&key, cause);
         let period = Period {
-            opened_position: position,
+            opened_position: cause.position,
             service_id: artifact.service_id.clone(),
             environment_id: artifact.environment_id.clone(),
             tenant_id: artifact.tenant_id.clone(),
@@ -334,19 +473,88 @@ impl Periods {
             digest: artifact.digest.clone(),
             compute_kind,
             compute_target,
+            configuration_version: settings.configuration_version,
+            replicas: settings.replicas,
             valid_from: at,
             valid_to: None,
             closed_position: None,
+            opened_event_id: cause.event_id,
+            closed_event_id: None,
+            // A run goes on through redeployments; it starts when nothing ran before.
+            started_event_id: before.map_or(cause.event_id, |b| b.started_event_id),
+            version_event_id: cause.event_id,
+            configuration_event_id: settings.configuration_event_id,
+            replicas_event_id: settings.replicas_event_id,
         };
         self.open.insert(key, (period, false));
     }
 
-    fn close_where(&mut self, at: DateTime<Utc>, position: i64, pred: impl Fn(&Key) -> bool) {
+    /// The workload's settings changed: when something of it runs, its period ends and the
+    /// next one, the same but for `change`, begins.
+    fn split(&mut self, key: &Key, cause: Cause, change: impl FnOnce(&mut Period)) {
+        if !self.open.contains_key(key) || self.applied(key, cause.position) {
+            return;
+        }
+        let (at, Some(mut period)) = self.close(key, cause) else { return };
+        period.opened_position = cause.position;
+        period.opened_event_id = cause.event_id;
+        period.valid_from = at;
+        period.valid_to = None;
+        period.closed_position = None;
+        period.closed_event_id = None;
+        change(&mut period);
+        self.open.insert(key.clone(), (period, false));
+    }
+
+    fn close_where(&mut self, cause: Cause, pred: impl Fn(&Key) -> bool) {
         let keys: Vec<Key> = self.open.keys().filter(|k| pred(k)).cloned().collect();
         for key in keys {
-            self.close(&key, at, position);
+            self.close(&key, cause);
         }
     }
+}
+
+impl Settings {
+    /// No configuration and no replicas known yet for `key`.
+    fn of((service_id, environment_id, tenant_id): &Key) -> Self {
+        Self {
+            service_id: service_id.clone(),
+            environment_id: environment_id.clone(),
+            tenant_id: tenant_id.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The stored settings of `keys`.
+async fn load_settings(
+    conn: &mut PgConnection,
+    keys: &BTreeSet<Key>,
+) -> Result<HashMap<Key, Settings>, ProjectionError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (mut s, mut e, mut t) = (Vec::new(), Vec::new(), Vec::new());
+    for (a, b, c) in keys {
+        s.push(a.as_str());
+        e.push(b.as_str());
+        t.push(c.as_str());
+    }
+    let rows: Vec<(Value,)> = sqlx::query_as(
+        "SELECT to_jsonb(w) FROM inventory_workload_settings w \
+          WHERE (service_id, environment_id, tenant_id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
+    )
+    .bind(&s)
+    .bind(&e)
+    .bind(&t)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(v,)| {
+            let w: Settings = serde_json::from_value(v)?;
+            Ok(((w.service_id.clone(), w.environment_id.clone(), w.tenant_id.clone()), w))
+        })
+        .collect()
 }
 
 async fn load_open(
@@ -392,8 +600,10 @@ impl Projector for InventoryProjector {
     }
 
     /// 2: `compute_target` (the environment's target by name) and `inventory_compute_targets`.
+    /// 3: configuration version, replicas and the events behind each period (migration
+    /// 20261202000004).
     fn version(&self) -> i32 {
-        2
+        3
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
@@ -441,6 +651,7 @@ impl Projector for InventoryProjector {
         // Services, open periods and what closes them.
         let (mut keys, mut service_ids, mut environments, mut offboarded) =
             (BTreeSet::new(), Vec::new(), Vec::new(), BTreeSet::new());
+        let (mut workloads, mut workload_ids): (HashMap<String, Key>, Vec<&str>) = (HashMap::new(), Vec::new());
         for (_, f) in &facts {
             match f {
                 Fact::Succeeded { deployment } | Fact::RolledBack { deployment, .. } => {
@@ -455,8 +666,40 @@ impl Projector for InventoryProjector {
                     offboarded.insert((environment.clone(), tenant.clone()));
                 }
                 Fact::Started { .. } | Fact::Targets { .. } => {}
+                Fact::Workload { aggregate, key } => {
+                    workloads.insert(aggregate.clone(), key.clone());
+                }
+                Fact::Configuration { aggregate, .. } | Fact::Replicas { aggregate, .. } => {
+                    workload_ids.push(aggregate.as_str());
+                }
             }
         }
+        // The workloads of configurations and policies made before this batch.
+        let workload_ids: Vec<String> =
+            distinct(workload_ids).into_iter().filter(|id| !workloads.contains_key(id)).collect();
+        let known: Vec<WorkloadTarget> =
+            load_rows(conn, "inventory_workload_targets", "aggregate_id", &workload_ids).await?;
+        let new_workloads: Vec<WorkloadTarget> = workloads
+            .iter()
+            .map(|(aggregate, (s, e, t))| WorkloadTarget {
+                aggregate_id: aggregate.clone(),
+                service_id: s.clone(),
+                environment_id: e.clone(),
+                tenant_id: t.clone(),
+            })
+            .collect();
+        for w in known {
+            workloads.insert(w.aggregate_id, (w.service_id, w.environment_id, w.tenant_id));
+        }
+        for (_, f) in &facts {
+            if let Fact::Configuration { aggregate, .. } | Fact::Replicas { aggregate, .. } = f {
+                if let Some(key) = workloads.get(aggregate) {
+                    keys.insert(key.clone());
+                }
+            }
+        }
+        let mut settings = load_settings(conn, &keys).await?;
+        let mut touched_settings: BTreeSet<Key> = BTreeSet::new();
         let mut target_envs: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
         for (_, f) in &facts {
             if let Fact::Targets { environment, .. } = f {
@@ -486,9 +729,37 @@ impl Projector for InventoryProjector {
         let mut touched_services = BTreeSet::new();
 
         for (e, f) in &facts {
-            let (at, pos) = (e.recorded_at, e.global_position);
+            let cause = Cause { at: e.recorded_at, position: e.global_position, event_id: e.event_id };
             match f {
-                Fact::Started { .. } => {}
+                Fact::Started { .. } | Fact::Workload { .. } => {}
+                Fact::Configuration { aggregate, version } => {
+                    let Some(key) = workloads.get(aggregate) else { continue };
+                    let current = settings.entry(key.clone()).or_insert_with(|| Settings::of(key));
+                    if current.configuration_version == Some(*version) {
+                        continue;
+                    }
+                    current.configuration_version = Some(*version);
+                    current.configuration_event_id = cause.event_id;
+                    touched_settings.insert(key.clone());
+                    periods.split(key, cause, |p| {
+                        p.configuration_version = Some(*version);
+                        p.configuration_event_id = cause.event_id;
+                    });
+                }
+                Fact::Replicas { aggregate, replicas } => {
+                    let Some(key) = workloads.get(aggregate) else { continue };
+                    let current = settings.entry(key.clone()).or_insert_with(|| Settings::of(key));
+                    if current.replicas == Some(*replicas) {
+                        continue;
+                    }
+                    current.replicas = Some(*replicas);
+                    current.replicas_event_id = cause.event_id;
+                    touched_settings.insert(key.clone());
+                    periods.split(key, cause, |p| {
+                        p.replicas = Some(*replicas);
+                        p.replicas_event_id = cause.event_id;
+                    });
+                }
                 Fact::Targets { environment, targets: changes } => {
                     let offered = targets.entry(environment.clone()).or_default();
                     for (name, kind) in changes {
@@ -504,7 +775,9 @@ impl Projector for InventoryProjector {
                     if let Some(a) = deployments.get(deployment) {
                         let kind = compute.get(&a.service_id).cloned();
                         let target = target_of(&targets, &a.environment_id, kind.as_ref());
-                        periods.replace(a, (kind, target), at, pos);
+                        let key = (a.service_id.clone(), a.environment_id.clone(), a.tenant_id.clone());
+                        let current = settings.get(&key).cloned().unwrap_or_default();
+                        periods.replace(a, (kind, target), &current, cause);
                     }
                 }
                 Fact::RolledBack { deployment, target } => {
@@ -522,17 +795,19 @@ impl Projector for InventoryProjector {
                             };
                             let kind = compute.get(&own.service_id).cloned();
                             let target = target_of(&targets, &own.environment_id, kind.as_ref());
-                            periods.replace(&running, (kind, target), at, pos);
+                            let key = (own.service_id.clone(), own.environment_id.clone(), own.tenant_id.clone());
+                            let current = settings.get(&key).cloned().unwrap_or_default();
+                            periods.replace(&running, (kind, target), &current, cause);
                         }
                         None => {
                             let key = (own.service_id.clone(), own.environment_id.clone(), own.tenant_id.clone());
-                            periods.close(&key, at, pos);
+                            periods.close(&key, cause);
                         }
                     }
                 }
-                Fact::Decommissioned { environment } => periods.close_where(at, pos, |k| k.1 == *environment),
+                Fact::Decommissioned { environment } => periods.close_where(cause, |k| k.1 == *environment),
                 Fact::Offboarded { environment, tenant } => {
-                    periods.close_where(at, pos, |k| k.1 == *environment && k.2 == *tenant)
+                    periods.close_where(cause, |k| k.1 == *environment && k.2 == *tenant)
                 }
             }
         }
@@ -563,6 +838,23 @@ impl Projector for InventoryProjector {
             .map(|s| ServiceCompute { compute_kind: compute[&s].clone(), service_id: s })
             .collect();
         upsert_rows(conn, "inventory_services", &["service_id"], &["service_id", "compute_kind"], &out).await?;
+        upsert_rows(
+            conn,
+            "inventory_workload_targets",
+            &["aggregate_id"],
+            &["aggregate_id", "service_id", "environment_id", "tenant_id"],
+            &new_workloads,
+        )
+        .await?;
+        let out: Vec<&Settings> = touched_settings.iter().filter_map(|k| settings.get(k)).collect();
+        upsert_rows(
+            conn,
+            "inventory_workload_settings",
+            &["service_id", "environment_id", "tenant_id"],
+            SETTINGS_COLUMNS,
+            &out,
+        )
+        .await?;
         let (mut offered, mut removed_env, mut removed_name) = (Vec::new(), Vec::new(), Vec::new());
         for (environment, name) in touched_targets {
             match targets.get(&environment).and_then(|t| t.get(&name)).cloned().flatten() {
@@ -598,7 +890,14 @@ impl Projector for InventoryProjector {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["runtime_inventory", "inventory_deployments", "inventory_services", "inventory_compute_targets"]
+        &[
+            "runtime_inventory",
+            "inventory_deployments",
+            "inventory_services",
+            "inventory_compute_targets",
+            "inventory_workload_targets",
+            "inventory_workload_settings",
+        ]
     }
 }
 
@@ -611,7 +910,8 @@ pub async fn inventory_as_of(
     environment: Option<&str>,
 ) -> Result<Vec<InventoryRow>, ProjectionError> {
     let rows = sqlx::query_as::<_, InventoryRow>(
-        "SELECT environment_id, service_id, tenant_id, deployment_id, version, digest, compute_kind, valid_from AS since \
+        "SELECT environment_id, service_id, tenant_id, deployment_id, version, digest, compute_kind, \
+                configuration_version, replicas, valid_from AS since \
            FROM runtime_inventory \
           WHERE valid @> $1::timestamptz \
             AND ($2::text IS NULL OR tenant_id = $2) \
@@ -638,6 +938,11 @@ pub struct InventoryPeriod {
     /// Where, in the environment's terms: its compute target (by name) of the service's
     /// compute kind when the period began; `None` when it offered none of that kind.
     pub compute_target: Option<String>,
+    /// The event that opened the period (a deployment's success or rollback, or a change of
+    /// the configuration or replicas).
+    pub opened_event_id: Option<Uuid>,
+    /// The event that closed it, while it is closed.
+    pub closed_event_id: Option<Uuid>,
 }
 
 /// Which page of the inventory at an instant to read: filters, the caller's tenant scope
@@ -668,7 +973,8 @@ pub async fn inventory_page(
         page.after.map_or((None, None, None), |(e, s, t)| (Some(e), Some(s), Some(t)));
     let rows = sqlx::query_as::<_, InventoryPeriod>(
         "SELECT environment_id, service_id, tenant_id, deployment_id, version, digest, compute_kind, \
-                valid_from AS since, valid_to AS until, compute_target \
+                configuration_version, replicas, valid_from AS since, valid_to AS until, compute_target, \
+                opened_event_id, closed_event_id \
            FROM runtime_inventory \
           WHERE valid @> $1::timestamptz \
             AND ($2::text IS NULL OR tenant_id = $2) \
@@ -691,3 +997,207 @@ pub async fn inventory_page(
     .await?;
     Ok(rows)
 }
+
+/// What ran for one workload at one instant, as `runtimeDiff` compares it, with the events
+/// that set each value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadState {
+    /// The deployment whose artifact ran.
+    pub deployment_id: String,
+    /// Artifact version.
+    pub version: String,
+    /// Image digest.
+    pub digest: String,
+    /// Compute kind from the service's contract when the artifact was placed.
+    pub compute_kind: Option<String>,
+    /// The environment's compute target of that kind when the artifact was placed.
+    pub compute_target: Option<String>,
+    /// Active configuration version.
+    pub configuration_version: Option<i32>,
+    /// Replicas of the autoscaler's last decision.
+    pub replicas: Option<i32>,
+    /// The event that started the run this state belongs to.
+    pub started_event_id: Option<Uuid>,
+    /// The event that put this version in place (and so its placement).
+    pub version_event_id: Option<Uuid>,
+    /// The event that activated this configuration version.
+    pub configuration_event_id: Option<Uuid>,
+    /// The event that set these replicas.
+    pub replicas_event_id: Option<Uuid>,
+}
+
+impl WorkloadState {
+    /// True when a user would call the two states different: version or digest, placement,
+    /// configuration version or replicas (another deployment of the same artifact is not).
+    pub fn differs_from(&self, other: &WorkloadState) -> bool {
+        (&self.version, &self.digest, &self.compute_kind, &self.compute_target)
+            != (&other.version, &other.digest, &other.compute_kind, &other.compute_target)
+            || (self.configuration_version, self.replicas) != (other.configuration_version, other.replicas)
+    }
+}
+
+/// One workload that differs between two instants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffEntry {
+    /// Where.
+    pub environment_id: String,
+    /// Which service.
+    pub service_id: String,
+    /// For which tenant; `''` for a shared workload.
+    pub tenant_id: String,
+    /// What ran at `from` (`None`: nothing).
+    pub before: Option<WorkloadState>,
+    /// What ran at `to` (`None`: nothing).
+    pub after: Option<WorkloadState>,
+    /// When nothing runs at `to`: the event that ended the last period before it.
+    pub stopped_event_id: Option<Uuid>,
+}
+
+/// Which part of a diff to read: filters, the caller's tenant scope and a keyset position, as
+/// [`InventoryPage`].
+pub type DiffPage<'a> = InventoryPage<'a>;
+
+#[derive(sqlx::FromRow)]
+struct DiffSqlRow {
+    environment_id: String,
+    service_id: String,
+    tenant_id: String,
+    b_deployment_id: Option<String>,
+    b_version: Option<String>,
+    b_digest: Option<String>,
+    b_compute_kind: Option<String>,
+    b_compute_target: Option<String>,
+    b_configuration_version: Option<i32>,
+    b_replicas: Option<i32>,
+    b_started: Option<Uuid>,
+    b_version_event: Option<Uuid>,
+    b_configuration_event: Option<Uuid>,
+    b_replicas_event: Option<Uuid>,
+    a_deployment_id: Option<String>,
+    a_version: Option<String>,
+    a_digest: Option<String>,
+    a_compute_kind: Option<String>,
+    a_compute_target: Option<String>,
+    a_configuration_version: Option<i32>,
+    a_replicas: Option<i32>,
+    a_started: Option<Uuid>,
+    a_version_event: Option<Uuid>,
+    a_configuration_event: Option<Uuid>,
+    a_replicas_event: Option<Uuid>,
+    stopped_event_id: Option<Uuid>,
+}
+
+/// The workloads that differ between `from` and `to` (in that direction: `before` is at
+/// `from`), ordered by environment, service, tenant (byte order), filtered, scoped and keyed
+/// like [`inventory_page`]. Two lookups of the temporal index (one per instant), joined; the
+/// event that stopped a workload is one more index probe per stopped workload. No replay: the
+/// cost depends on the workloads in scope, not on the length of their history.
+pub async fn runtime_diff(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    page: &DiffPage<'_>,
+) -> Result<Vec<DiffEntry>, ProjectionError> {
+    let (after_env, after_service, after_tenant) =
+        page.after.map_or((None, None, None), |(e, s, t)| (Some(e), Some(s), Some(t)));
+    let rows = sqlx::query_as::<_, DiffSqlRow>(DIFF_SQL)
+        .bind(from)
+        .bind(to)
+        .bind(page.tenant)
+        .bind(page.environment)
+        .bind(page.scope)
+        .bind(after_env)
+        .bind(after_service)
+        .bind(after_tenant)
+        .bind(page.limit.max(0))
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let before = r.b_deployment_id.map(|deployment_id| WorkloadState {
+                deployment_id,
+                version: r.b_version.unwrap_or_default(),
+                digest: r.b_digest.unwrap_or_default(),
+                compute_kind: r.b_compute_kind,
+                compute_target: r.b_compute_target,
+                configuration_version: r.b_configuration_version,
+                replicas: r.b_replicas,
+                started_event_id: r.b_started,
+                version_event_id: r.b_version_event,
+                configuration_event_id: r.b_configuration_event,
+                replicas_event_id: r.b_replicas_event,
+            });
+            let after = r.a_deployment_id.map(|deployment_id| WorkloadState {
+                deployment_id,
+                version: r.a_version.unwrap_or_default(),
+                digest: r.a_digest.unwrap_or_default(),
+                compute_kind: r.a_compute_kind,
+                compute_target: r.a_compute_target,
+                configuration_version: r.a_configuration_version,
+                replicas: r.a_replicas,
+                started_event_id: r.a_started,
+                version_event_id: r.a_version_event,
+                configuration_event_id: r.a_configuration_event,
+                replicas_event_id: r.a_replicas_event,
+            });
+            DiffEntry {
+                environment_id: r.environment_id,
+                service_id: r.service_id,
+                tenant_id: r.tenant_id,
+                before,
+                after,
+                stopped_event_id: r.stopped_event_id,
+            }
+        })
+        .collect())
+}
+
+/// `runtime_diff`'s statement: the periods valid at each instant (GiST `valid @> t`), joined
+/// by workload; a workload is listed when it ran at only one of the instants or what a user
+/// sees of it differs (see [`WorkloadState::differs_from`]).
+const DIFF_SQL: &str = "\
+WITH b AS (SELECT * FROM runtime_inventory \
+            WHERE valid @> $1::timestamptz \
+              AND ($3::text IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR environment_id = $4) \
+              AND tenant_visible(tenant_id, $5::text[]) \
+              AND ($6::text IS NULL OR (environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\") \
+                   > ($6::text COLLATE \"C\", $7::text COLLATE \"C\", $8::text COLLATE \"C\"))), \
+     a AS (SELECT * FROM runtime_inventory \
+            WHERE valid @> $2::timestamptz \
+              AND ($3::text IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR environment_id = $4) \
+              AND tenant_visible(tenant_id, $5::text[]) \
+              AND ($6::text IS NULL OR (environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\") \
+                   > ($6::text COLLATE \"C\", $7::text COLLATE \"C\", $8::text COLLATE \"C\"))) \
+SELECT coalesce(a.environment_id, b.environment_id) AS environment_id, \
+       coalesce(a.service_id, b.service_id) AS service_id, \
+       coalesce(a.tenant_id, b.tenant_id) AS tenant_id, \
+       b.deployment_id AS b_deployment_id, b.version AS b_version, b.digest AS b_digest, \
+       b.compute_kind AS b_compute_kind, b.compute_target AS b_compute_target, \
+       b.configuration_version AS b_configuration_version, b.replicas AS b_replicas, \
+       b.started_event_id AS b_started, b.version_event_id AS b_version_event, \
+       b.configuration_event_id AS b_configuration_event, b.replicas_event_id AS b_replicas_event, \
+       a.deployment_id AS a_deployment_id, a.version AS a_version, a.digest AS a_digest, \
+       a.compute_kind AS a_compute_kind, a.compute_target AS a_compute_target, \
+       a.configuration_version AS a_configuration_version, a.replicas AS a_replicas, \
+       a.started_event_id AS a_started, a.version_event_id AS a_version_event, \
+       a.configuration_event_id AS a_configuration_event, a.replicas_event_id AS a_replicas_event, \
+       CASE WHEN a.opened_position IS NULL THEN \
+            (SELECT r.closed_event_id FROM runtime_inventory r \
+              WHERE r.environment_id COLLATE \"C\" = b.environment_id COLLATE \"C\" \
+                AND r.service_id COLLATE \"C\" = b.service_id COLLATE \"C\" \
+                AND r.tenant_id COLLATE \"C\" = b.tenant_id COLLATE \"C\" \
+                AND r.valid_from <= $2::timestamptz \
+              ORDER BY r.environment_id COLLATE \"C\" DESC, r.service_id COLLATE \"C\" DESC, \
+                       r.tenant_id COLLATE \"C\" DESC, r.valid_from DESC LIMIT 1) \
+       END AS stopped_event_id \
+  FROM b FULL JOIN a \
+    ON a.environment_id = b.environment_id AND a.service_id = b.service_id AND a.tenant_id = b.tenant_id \
+ WHERE a.opened_position IS NULL OR b.opened_position IS NULL \
+    OR (a.opened_position <> b.opened_position \
+        AND ((a.version, a.digest) IS DISTINCT FROM (b.version, b.digest) \
+             OR (a.compute_kind, a.compute_target) IS DISTINCT FROM (b.compute_kind, b.compute_target) \
+             OR (a.configuration_version, a.replicas) IS DISTINCT FROM (b.configuration_version, b.replicas))) \
+ ORDER BY coalesce(a.environment_id, b.environment_id) COLLATE \"C\", \
+          coalesce(a.service_id, b.service_id) COLLATE \"C\", coalesce(a.tenant_id, b.tenant_id) COLLATE \"C\" \
+ LIMIT $9";

@@ -15,14 +15,17 @@ use domain::ids::{DeploymentId, EnvironmentId, ServiceId};
 use domain::tenancy::{
     DataPartition, IsolationModel, NetworkPolicy, Quotas, RuntimeTenantBinding, TenantBindingCommand, WorkloadIdentity,
 };
-use projections::inventory::inventory_as_of;
-use tests::replay::inventory_by_replay;
+use projections::inventory::{inventory_as_of, runtime_diff, InventoryPage};
 use projections::registry::all_projectors;
 use projections::{ProjectionError, ProjectionRunner, Projector};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
-use tests::drive::{deploy, ready_environment, registered_service, run_deployment as run, start_deployment, succeed};
+use tests::drive::{
+    configure, define_scaling, deploy, next_configuration, ready_environment, registered_service,
+    roll_back_configuration, run_deployment as run, scale, start_deployment, succeed,
+};
+use tests::replay::{diff_by_replay, inventory_by_replay};
 use tests::{system_context, TestDb};
 
 /// A projector fed every event, whatever its interest.
@@ -374,8 +377,9 @@ struct Slot {
     last_good: Option<DeploymentId>,
 }
 
-/// Runs one random history; returns how many rollbacks, decommissions and instants it had.
-async fn random_run(seed: u64) -> (usize, usize, usize) {
+/// Runs one random history; returns how many rollbacks, decommissions, instants and changes of
+/// configuration or replicas it had.
+async fn random_run(seed: u64) -> (usize, usize, usize, usize) {
     let db = TestDb::new().await;
     let bus = CommandBus::new(db.pool.clone());
     let runners = runners(&bus, &db.pool, 1 + (seed % 5) as i64);
@@ -395,6 +399,15 @@ async fn random_run(seed: u64) -> (usize, usize, usize) {
         }
         slots.push(Slot { service, env: envs[0], tenant: Some("contoso"), active: None, last_good: None });
     }
+    // Each slot's configuration (active version, versions proposed) and scaling policy
+    // (current replicas), changed at random below: the inventory splits its periods on them.
+    let mut configs = Vec::new();
+    let mut policies = Vec::new();
+    for slot in &slots {
+        configs.push((configure(&bus, slot.service, slot.env, slot.tenant).await, 0u32, 0u32));
+        policies.push((define_scaling(&bus, slot.service, slot.env, slot.tenant).await, 1u32));
+    }
+    let mut settings_changes = 0;
     let mut healths: Vec<String> = Vec::new();
     let mut drifts: Vec<(String, bool)> = Vec::new();
     let mut instants = Vec::new();
@@ -402,8 +415,8 @@ async fn random_run(seed: u64) -> (usize, usize, usize) {
     let mut version = 0u32;
     let mut rollbacks = 0;
 
-    for step in 0..60 {
-        match rng.below(10) {
+    for step in 0..80 {
+        match rng.below(12) {
             0..=5 => {
                 let i = rng.below(slots.len());
                 let slot = &mut slots[i];
@@ -485,7 +498,32 @@ async fn random_run(seed: u64) -> (usize, usize, usize) {
                     drifts.push((detect_drift(&bus, envs[0], s).await, true));
                 }
             }
-            8 if !decommissioned && step > 40 && slots.iter().all(|s| s.env != envs[1] || s.active.is_none()) => {
+            10 | 11 => {
+                let i = rng.below(slots.len());
+                if decommissioned && slots[i].env == envs[1] {
+                    continue;
+                }
+                settings_changes += 1;
+                if rng.below(2) == 0 {
+                    let (id, active, proposed) = &mut configs[i];
+                    if *active > 1 && rng.below(3) == 0 {
+                        let older = 1 + rng.below(*active as usize - 1) as u32;
+                        roll_back_configuration(&bus, id, older).await;
+                        *active = older;
+                    } else {
+                        *proposed = next_configuration(&bus, id).await;
+                        *active = *proposed;
+                    }
+                } else {
+                    let (id, current) = &mut policies[i];
+                    let to = 1 + rng.below(20) as u32;
+                    if to != *current {
+                        scale(&bus, id, *current, to).await;
+                        *current = to;
+                    }
+                }
+            }
+            8 if !decommissioned && step > 50 && slots.iter().all(|s| s.env != envs[1] || s.active.is_none()) => {
                 decommission(&bus, envs[1]).await;
                 decommissioned = true;
             }
@@ -556,6 +594,30 @@ async fn random_run(seed: u64) -> (usize, usize, usize) {
         seen_nonempty || instants.len() < 3,
         "seed {seed}: the run never had anything running at a sampled instant"
     );
+    // The diff between any two sampled instants, either way round, is the difference of the
+    // two replayed states, with the same events named for each change; also for one tenant.
+    let mut listed = 0;
+    for (i, &from) in instants.iter().enumerate() {
+        for &to in &instants[i..] {
+            for (from, to) in [(from, to), (to, from)] {
+                for tenant in [None, Some("contoso")] {
+                    let page = InventoryPage { tenant, limit: 10_000, ..Default::default() };
+                    let mut projected = runtime_diff(&mut conn, from, to, &page).await.unwrap();
+                    for entry in &mut projected {
+                        // The replay does not follow compute targets.
+                        for state in [&mut entry.before, &mut entry.after].into_iter().flatten() {
+                            state.compute_target = None;
+                        }
+                    }
+                    let mut expected = diff_by_replay(&events, from, to);
+                    expected.retain(|e| tenant.is_none_or(|t| e.tenant_id == t));
+                    assert_eq!(projected, expected, "seed {seed}, diff {from} -> {to}, tenant {tenant:?}");
+                    listed += projected.len();
+                }
+            }
+        }
+    }
+    assert!(listed > 0 || instants.len() < 3, "seed {seed}: no diff between sampled instants listed anything");
     for r in &runners {
         r.rebuild_swapping(&|_| {}).await.unwrap();
     }
@@ -568,7 +630,7 @@ async fn random_run(seed: u64) -> (usize, usize, usize) {
     }
     let wide = dump(&db.pool).await;
     assert_eq!(live, wide, "seed {seed}: a projector's interest leaves out events it needs");
-    (rollbacks, usize::from(decommissioned), instants.len())
+    (rollbacks, usize::from(decommissioned), instants.len(), settings_changes)
 }
 
 async fn fail_and_roll_back_from_in_progress(bus: &CommandBus, id: DeploymentId, target: DeploymentId) {
@@ -582,17 +644,18 @@ async fn fail_and_roll_back_from_in_progress(bus: &CommandBus, id: DeploymentId,
 #[tokio::test]
 async fn random_histories_project_live_as_they_rebuild_and_the_inventory_replays() {
     let runs: Vec<_> = (1..=6u64).map(|seed| tokio::spawn(random_run(seed))).collect();
-    let (mut rollbacks, mut decommissions, mut instants) = (0, 0, 0);
+    let (mut rollbacks, mut decommissions, mut instants, mut changes) = (0, 0, 0, 0);
     for r in runs {
-        let (r, d, i) = r.await.unwrap();
+        let (r, d, i, c) = r.await.unwrap();
         rollbacks += r;
         decommissions += d;
         instants += i;
+        changes += c;
     }
     // The generator must reach the interesting transitions, or the comparison proves little.
     assert!(
-        rollbacks > 0 && decommissions > 0 && instants > 12,
-        "rollbacks {rollbacks}, decommissions {decommissions}, instants {instants}"
+        rollbacks > 0 && decommissions > 0 && instants > 12 && changes > 12,
+        "rollbacks {rollbacks}, decommissions {decommissions}, instants {instants}, settings changes {changes}"
     );
 }
 

@@ -4,12 +4,19 @@
 use chrono::Utc;
 use commands::{CommandBus, CommandError, CommandOptions};
 use domain::catalog::*;
+use domain::configuration::{
+    ConfigVersion, ConfigurationCommand, ContentHash, RuntimeConfiguration, Settings, WorkloadTarget,
+};
 use domain::envelope::TenantId;
 use domain::environments::{
     AzureRegion, AzureSubscriptionId, ComputeTarget, ComputeTargetKind, EnvironmentCommand, EnvironmentName, ProductId,
     ProvisioningOutputs, PulumiStack, ResourceGroupName, RuntimeEnvironment, Stage,
 };
 use domain::ids::{DeploymentId, EnvironmentId, ServiceId};
+use domain::scaling::{
+    PolicySpec, ReplicaRange, ScalingPolicy, ScalingPolicyCommand, ScalingSignal, SloTargets, TargetPercent, Trigger,
+    TriggerKind, WindowSeconds,
+};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -133,6 +140,80 @@ pub async fn succeed(bus: &CommandBus, id: DeploymentId) {
     let result = DeploymentCommand::RecordHealthGateResult { gate, passed: true, observed: 99.9, at: Utc::now() };
     run_deployment(bus, id, result).await.unwrap();
     run_deployment(bus, id, DeploymentCommand::Promote { at: Utc::now() }).await.unwrap();
+}
+
+/// Makes a configuration for the workload (service, environment, tenant); returns its id.
+pub async fn configure(
+    bus: &CommandBus,
+    service: ServiceId,
+    environment: EnvironmentId,
+    tenant: Option<&str>,
+) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    let target = WorkloadTarget::new(service, environment, tenant.map(|t| TenantId::parse(t).unwrap()));
+    let create = ConfigurationCommand::CreateConfiguration { target, at: Utc::now() };
+    bus.execute::<RuntimeConfiguration>(&system_context(), &id, create, CommandOptions::default()).await.unwrap();
+    id
+}
+
+/// Proposes a new version of configuration `id` and activates it; returns its number.
+pub async fn next_configuration(bus: &CommandBus, id: &str) -> u32 {
+    let proposed = bus.routes().configurations.store.load(id).await.unwrap().aggregate.versions().len() as u32 + 1;
+    let settings = Settings::parse([("RELEASE", format!("r{proposed}").as_str())]).unwrap();
+    let content_hash = ContentHash::parse(&format!("{proposed:064x}")).unwrap();
+    let propose = ConfigurationCommand::ProposeConfigurationVersion { settings, content_hash, at: Utc::now() };
+    let outcome =
+        bus.execute::<RuntimeConfiguration>(&system_context(), id, propose, CommandOptions::default()).await.unwrap();
+    let version = ConfigVersion::parse(u64::from(proposed)).unwrap();
+    assert_eq!(outcome.events.len(), 1, "one proposal");
+    let activate = ConfigurationCommand::ActivateVersion { version, at: Utc::now() };
+    bus.execute::<RuntimeConfiguration>(&system_context(), id, activate, CommandOptions::default()).await.unwrap();
+    proposed
+}
+
+/// Rolls configuration `id` back to `version` (older than the active one).
+pub async fn roll_back_configuration(bus: &CommandBus, id: &str, version: u32) {
+    let version = ConfigVersion::parse(u64::from(version)).unwrap();
+    let command = ConfigurationCommand::RollBackToVersion { version, at: Utc::now() };
+    bus.execute::<RuntimeConfiguration>(&system_context(), id, command, CommandOptions::default()).await.unwrap();
+}
+
+/// Defines and activates a scaling policy (1 to 20 replicas on CPU) for the workload; returns
+/// its id.
+pub async fn define_scaling(
+    bus: &CommandBus,
+    service: ServiceId,
+    environment: EnvironmentId,
+    tenant: Option<&str>,
+) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    let spec = PolicySpec::new(
+        ReplicaRange::new(1, 20).unwrap(),
+        vec![Trigger::Cpu { target_percent: TargetPercent::new(70).unwrap() }],
+        WindowSeconds::new(0).unwrap(),
+        WindowSeconds::new(300).unwrap(),
+        WindowSeconds::new(60).unwrap(),
+        SloTargets::new(None, None).unwrap(),
+    )
+    .unwrap();
+    let tenant = tenant.map(|t| TenantId::parse(t).unwrap());
+    let define = ScalingPolicyCommand::DefinePolicy { service, environment, tenant, spec, at: Utc::now() };
+    bus.execute::<ScalingPolicy>(&system_context(), &id, define, CommandOptions::default()).await.unwrap();
+    let activate = ScalingPolicyCommand::Activate { at: Utc::now() };
+    bus.execute::<ScalingPolicy>(&system_context(), &id, activate, CommandOptions::default()).await.unwrap();
+    id
+}
+
+/// Records the autoscaler's decision `from` -> `to` replicas under policy `id`.
+pub async fn scale(bus: &CommandBus, id: &str, from: u32, to: u32) {
+    let command = ScalingPolicyCommand::RecordScalingDecision {
+        from_replicas: from,
+        to_replicas: to,
+        signal: ScalingSignal::new(TriggerKind::Cpu, 91.0).unwrap(),
+        reason: domain::environments::Reason::parse("cpu above target").unwrap(),
+        at: Utc::now(),
+    };
+    bus.execute::<ScalingPolicy>(&system_context(), id, command, CommandOptions::default()).await.unwrap();
 }
 
 /// Runs `work(client, i)` in `clients` loops for `seconds`; returns operations per second.
