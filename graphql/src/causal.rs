@@ -77,7 +77,9 @@ impl CausalQuery {
         let internal = |e: sqlx::Error| ApiError::internal(req.trace_id.as_str(), e);
         let roots: Vec<Uuid> = match (event_id, trace_id) {
             (Some(id), None) => {
-                let id = Uuid::parse_str(&id).map_err(|_| ApiError::InvalidInput(format!("malformed event id {id:?}"))).gql()?;
+                let id = Uuid::parse_str(&id)
+                    .map_err(|_| ApiError::InvalidInput(format!("malformed event id {id:?}")))
+                    .gql()?;
                 // Climb: the cause of the cause, while it is an event, at most MAX_DEPTH links.
                 let root: Option<Uuid> = sqlx::query_scalar(&format!(
                     "WITH RECURSIVE up(event_id, cause, depth) AS ( \

@@ -31,7 +31,9 @@ const HISTORY_ARGUMENTS: [&str; 2] = ["asOf", "atVersion"];
 /// not know (refused).
 pub fn read_class(operation: OperationType, field: &str, history_arguments: bool) -> Option<Read> {
     let class = match (operation, field) {
-        (OperationType::Query, "aggregateHistory" | "trace" | "auditLog" | "causalChain") => Read::History,
+        (OperationType::Query, "aggregateHistory" | "trace" | "auditLog" | "causalChain" | "runtimeDiff") => {
+            Read::History
+        }
         (OperationType::Subscription, "logEvents" | "events") => Read::History,
         (OperationType::Subscription, "healthChanged" | "driftDetected" | "deploymentProgress") => Read::Tenant,
         (
@@ -163,7 +165,7 @@ pub fn check(
             };
             if access::acting_role(&ctx.roles, Operation::Read(class)).is_none() {
                 let what = match class {
-                    Read::History => "history (asOf, atVersion, aggregateHistory, trace, auditLog, causalChain, events, logEvents)",
+                    Read::History => "history (asOf, atVersion, aggregateHistory, trace, auditLog, causalChain, runtimeDiff, events, logEvents)",
                     Read::Catalog | Read::Tenant => name,
                 };
                 return Err(ApiError::Forbidden(format!("{} may not read {what}", describe(ctx))));

@@ -14,7 +14,8 @@
 //!   nesting, parse, roles, timeout), for HTTP and websocket alike.
 //! - [`error`]: the one API error type, with a stable `extensions.code` per variant.
 //! - [`types`]: output and input types (events, environments, command results, cursors).
-//! - [`query`], [`mutation`], [`subscription`]: the roots; [`causal`]: `causalChain`.
+//! - [`query`], [`mutation`], [`subscription`]: the roots; [`causal`]: `causalChain`;
+//!   [`diff`]: `runtimeDiff`.
 //! - [`parse_cache`]: parsed documents of repeated queries.
 //! - [`http`]: GraphQL over HTTP (`POST`/`GET /graphql`), graphql-transport-ws on `/graphql`
 //!   and `/graphql/ws`, GraphiQL.
@@ -24,6 +25,7 @@
 pub mod causal;
 pub mod command;
 pub mod contexts;
+pub mod diff;
 pub mod error;
 pub mod executor;
 pub mod expansion;

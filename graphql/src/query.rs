@@ -16,6 +16,7 @@ use crate::ApiState;
 pub struct QueryRoot(
     LogQuery,
     crate::causal::CausalQuery,
+    crate::diff::DiffQuery,
     crate::projection_status::ProjectionQuery,
     crate::contexts::environments::EnvironmentQuery,
     crate::contexts::catalog::CatalogQuery,

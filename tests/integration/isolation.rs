@@ -340,9 +340,10 @@ async fn no_role_sees_or_changes_what_it_may_not_on_any_root_field() {
         let t = token(role, &[]);
         for c in &operations[0].1 {
             let (status, body) = call(&app, &t, c).await;
-            let history = matches!(c.field.as_str(), "auditLog" | "trace" | "aggregateHistory" | "causalChain")
-                || c.variables.get("asOf").is_some_and(|v| !v.is_null())
-                || c.variables.get("atVersion").is_some_and(|v| !v.is_null());
+            let history =
+                matches!(c.field.as_str(), "auditLog" | "trace" | "aggregateHistory" | "causalChain" | "runtimeDiff")
+                    || c.variables.get("asOf").is_some_and(|v| !v.is_null())
+                    || c.variables.get("atVersion").is_some_and(|v| !v.is_null());
             if history {
                 assert_eq!(status, StatusCode::FORBIDDEN, "{role} {}: {body}", c.document);
             } else {
@@ -368,7 +369,9 @@ async fn no_role_sees_or_changes_what_it_may_not_on_any_root_field() {
     // to be refused.
     let log_streams = ["events", "logEvents"].map(|field| Call {
         field: field.to_owned(),
-        document: format!("subscription($after: String) {{ {field}(after: $after) {{ aggregateId tenantId traceId }} }}"),
+        document: format!(
+            "subscription($after: String) {{ {field}(after: $after) {{ aggregateId tenantId traceId }} }}"
+        ),
         variables: json!({}),
     });
     for c in &log_streams {
@@ -406,7 +409,8 @@ async fn subscribe(address: std::net::SocketAddr, token: &str, call: &Call) -> V
     if call.document.contains("$after") {
         variables["after"] = json!(commands::LogPosition::START.to_cursor());
     }
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": call.document, "variables": variables } });
+    let subscribe =
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": call.document, "variables": variables } });
     socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
     let mut payloads = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);

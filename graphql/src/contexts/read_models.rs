@@ -35,9 +35,11 @@ use crate::types::read_models::{
     AuditEntry, CatalogEntry, CatalogPlacement, DeploymentRecord, DriftCount, DriftFindingRecord, HealthChangeRecord,
     HealthRecord, InventoryEntry, KeyCursor,
 };
-use crate::types::{LogCursor, SequenceCursor};
+use crate::types::{Event, LogCursor, SequenceCursor};
 use crate::ApiState;
+use commands::log::{RecordedEvent, RECORDED_EVENT_COLUMNS};
 use commands::LogPosition;
+use domain::envelope::keys;
 
 /// Read-model queries.
 #[derive(Default)]
@@ -180,6 +182,55 @@ impl HealthRecord {
     }
 }
 
+/// One event of the log, by id (`openedBy` / `closedBy` of inventory entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventById(pub uuid::Uuid);
+
+/// The same loader reads the events behind a page of inventory periods in one statement.
+impl Loader<EventById> for PlacementLoader {
+    type Value = RecordedEvent;
+    type Error = String;
+
+    async fn load(&self, keys: &[EventById]) -> Result<HashMap<EventById, Self::Value>, Self::Error> {
+        let ids: Vec<uuid::Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows: Vec<RecordedEvent> =
+            sqlx::query_as(&format!("SELECT {RECORDED_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1)"))
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| e.to_string())?;
+        Ok(rows.into_iter().filter_map(|e| e.event_id.map(|id| (EventById(id), e))).collect())
+    }
+}
+
+/// The event `id` through the request's loader, if it exists and the caller may see it (the
+/// rule of every log read).
+async fn event_by_id(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> async_graphql::Result<Option<Event>> {
+    let Some(id) = id else { return Ok(None) };
+    let req = request(ctx)?;
+    let loader = ctx
+        .data::<DataLoader<PlacementLoader>>()
+        .map_err(|_| ApiError::internal(req.trace_id.as_str(), "no read-model loader in the schema data"))
+        .gql()?;
+    let event = loader.load_one(EventById(id)).await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
+    Ok(event.filter(|e| req.can_see(e.envelope(keys::TENANT_ID))).map(Event))
+}
+
+#[ComplexObject]
+impl InventoryEntry {
+    /// The event that opened this period: a deployment's success or rollback, or a change of
+    /// the workload's configuration version or replicas (with its actor, role, trace and time).
+    async fn opened_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Event>> {
+        event_by_id(ctx, self.opened_event_id).await
+    }
+
+    /// The event that closed it (null while it runs): the next change, a rollback, the
+    /// environment's decommission or the tenant's offboarding.
+    async fn closed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Event>> {
+        event_by_id(ctx, self.closed_event_id).await
+    }
+}
+
 /// Whether a read-model row of `tenant` (`""` or none: shared) is visible to `req`: the
 /// tenant rule of [`RequestContext::can_see`], the same as SQL's `tenant_visible`.
 fn visible(req: &RequestContext, tenant: Option<&str>) -> bool {
@@ -223,7 +274,7 @@ impl CatalogEntry {
     }
 }
 
-fn db(req: &RequestContext) -> impl Fn(sqlx::Error) -> async_graphql::Error + '_ {
+pub(crate) fn db(req: &RequestContext) -> impl Fn(sqlx::Error) -> async_graphql::Error + '_ {
     move |e| ApiError::internal(req.trace_id.as_str(), e).extend()
 }
 
@@ -359,8 +410,12 @@ impl ReadModelQuery {
                         .transpose()
                         .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
                         .gql()?,
+                    configuration_version: p.row.configuration_version,
+                    replicas: p.row.replicas,
                     since: p.row.since,
                     compute_target: p.compute_target,
+                    opened_event_id: p.opened_event_id,
+                    closed_event_id: p.closed_event_id,
                 })
             })
             .collect::<async_graphql::Result<Vec<InventoryEntry>>>()?;

@@ -185,6 +185,7 @@ impl CatalogPlacement {
 
 /// What ran (or runs) for a service in an environment and tenant: a `runtime_inventory` period.
 #[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
 pub struct InventoryEntry {
     /// The service.
     pub service_id: String,
@@ -203,10 +204,20 @@ pub struct InventoryEntry {
     /// Where, in the environment's own terms: the name of its compute target of that kind when
     /// the period began (e.g. `aks-main`); null when it offered none of that kind.
     pub compute_target: Option<String>,
-    /// Start of the period.
+    /// The workload's active configuration version, if it has a configuration.
+    pub configuration_version: Option<i32>,
+    /// Replicas of the autoscaler's last decision, if one was recorded.
+    pub replicas: Option<i32>,
+    /// Start of the period: the last change of anything this entry shows.
     pub since: DateTime<Utc>,
     /// End of the period; null while it still runs.
     pub until: Option<DateTime<Utc>>,
+    /// The event that opened the period (`openedBy`).
+    #[graphql(skip)]
+    pub opened_event_id: Option<uuid::Uuid>,
+    /// The event that closed it (`closedBy`).
+    #[graphql(skip)]
+    pub closed_event_id: Option<uuid::Uuid>,
 }
 
 /// A drift finding (`drift_view`).
