@@ -13,7 +13,7 @@ use projections::{ProjectionError, ProjectionRunner};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use workers::{ReactorError, ReactorRunner, SupersessionReactor};
+use workers::{ReactorError, ReactorRunner, RemediationReactor, SupersessionReactor};
 
 use crate::database;
 
@@ -40,7 +40,10 @@ impl Platform {
             .into_iter()
             .map(|projector| ProjectionRunner::new(pool.clone(), projector))
             .collect();
-        let reactors = vec![ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(SupersessionReactor))];
+        let reactors = vec![
+            ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(SupersessionReactor)),
+            ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(RemediationReactor)),
+        ];
         let feed = LiveFeed::new(pool.clone(), bus.routes());
         Self { pool, bus, runners, reactors, feed }
     }

@@ -17,6 +17,7 @@ mod read_models;
 mod read_paging;
 mod read_queries;
 mod release_server;
+mod remediation;
 mod rules;
 mod runtime_diff;
 mod schema_sdl;

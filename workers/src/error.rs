@@ -17,6 +17,12 @@ pub enum ReactorError {
         /// Why.
         reason: String,
     },
+    /// A fact the reaction needs could not be looked up (it may be there on a retry).
+    #[error("lookup failed: {0}")]
+    Lookup(String),
+    /// Loading an aggregate failed.
+    #[error("store: {0}")]
+    Store(#[from] commands::StoreError),
     /// The command the reaction issued failed for a reason that may pass (storage, a
     /// conflict that outlasted the bus's retries).
     #[error("command failed: {0}")]

@@ -5,9 +5,12 @@
 //! crash returns the first result instead of acting twice.
 
 pub mod error;
+pub mod reaction;
 pub mod reactor;
+pub mod remediation;
 pub mod supersession;
 
 pub use error::ReactorError;
 pub use reactor::{Reactor, ReactorRunner};
+pub use remediation::RemediationReactor;
 pub use supersession::SupersessionReactor;

@@ -1,0 +1,231 @@
+//! Governance figures: `runtimeDiff` latency over HTTP on an inventory of 10,000 services and
+//! 100,000 changes, with same-run baselines.
+//!
+//! `cargo bench -p tests --bench governance` (env: `BENCH_SAMPLES`, default 300;
+//! `TEST_DATABASE_URL` as for the tests).
+//!
+//! The data: 10,000 workloads (services) over 10 environments and 100 tenants, each with 10
+//! successive periods of about an hour (100,000 changes of version, configuration version and
+//! replicas), one in ten stopped at the end; and the 110,000 events that opened and closed
+//! those periods, so every change names a real log row. They are written with SQL in the shape
+//! the inventory projector writes (through the command bus they would take ~6 minutes and
+//! measure the bus, not the query); the events have a type no projector knows, so the live
+//! projections only walk past them (the bench waits until they have).
+//!
+//! What is timed, one client, sequential requests, over HTTP (reqwest to the API served by
+//! axum on loopback, in this process, release build): each query's p50/p95/p99 for random
+//! instants; baselines in the same run: `{ __typename }` (the HTTP + GraphQL floor) and
+//! `runtimeInventory(asOf)` of one environment (the existing temporal query on the same
+//! table); and the diff statement alone over one pooled connection (no HTTP, no GraphQL).
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use infra::server::Platform;
+use projections::inventory::InventoryPage;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+const WORKLOADS: i64 = 10_000;
+const PERIODS: i64 = 10;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let samples: usize = std::env::var("BENCH_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    let admin = tests::admin_url().await;
+    let name = format!("rtp_bench_{}", Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let pool = infra::database::connect(&url, 8).await.unwrap();
+    infra::database::migrate(&pool).await.unwrap();
+
+    // The server first (its projectors start on an empty log), then the data.
+    let platform = Platform::new(pool.clone());
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    platform.start_projections(shutdown.clone()).await.unwrap();
+    platform.start_feed(shutdown);
+    let router = platform.api(graphql::ApiConfig::development());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url_graphql = format!("http://{}/graphql", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let started = Instant::now();
+    seed(&pool).await;
+    wait_for_projections(&pool).await;
+    println!(
+        "seeded {} workloads x {PERIODS} periods ({} changes) and their events in {:.1?}",
+        WORKLOADS,
+        WORKLOADS * PERIODS,
+        started.elapsed()
+    );
+
+    let client = reqwest::Client::new();
+    let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    // Instants over the whole timeline (periods start within the first hour, last ~11 h).
+    let instant = |i: usize, salt: u64| t0 + chrono::Duration::seconds(((i as u64 * 7919 + salt * 104_729) % (12 * 3600)) as i64);
+
+    let floor = time(samples, |_| {
+        let (client, url) = (client.clone(), url_graphql.clone());
+        async move { post(&client, &url, "{ __typename }", json!({})).await }
+    })
+    .await;
+    report("{ __typename } (HTTP + GraphQL floor)", &floor, None);
+
+    let inventory = time(samples, |i| {
+        let (client, url) = (client.clone(), url_graphql.clone());
+        let vars = json!({ "t": instant(i, 1), "e": format!("env-{}", i % 10) });
+        async move {
+            post(&client, &url, "query($t: DateTime!, $e: ID!) { runtimeInventory(asOf: $t, environmentId: $e, first: 100) { edges { node { serviceId version configurationVersion replicas openedBy { eventId actor } } } } }", vars).await
+        }
+    })
+    .await;
+    report("runtimeInventory(asOf, environment, first: 100) (baseline)", &inventory, None);
+
+    let selection = "pageInfo { hasNextPage } edges { node { serviceId tenantId change before { version } after { version configurationVersion replicas } changes { field from to event { eventId eventType actor traceId recordedAt } } } }";
+    let cases: [(&str, fn(usize) -> Value); 3] = [
+        ("runtimeDiff(from, to, environment, first: 100): 1,000 workloads in scope", |i| json!({ "e": format!("env-{}", i % 10) })),
+        ("runtimeDiff(from, to, tenant, first: 100): 100 workloads in scope", |i| json!({ "tenant": format!("tenant-{}", i % 100) })),
+        ("runtimeDiff(from, to, first: 100): all 10,000 workloads in scope", |_| json!({})),
+    ];
+    let mut diff_p99 = Vec::new();
+    for (label, scope) in cases {
+        let mut listed = 0usize;
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let timings = time(samples, |i| {
+            let (client, url, counter) = (client.clone(), url_graphql.clone(), counter.clone());
+            let mut vars = scope(i);
+            vars["from"] = json!(instant(i, 2));
+            vars["to"] = json!(instant(i, 3));
+            let query = format!("query($from: DateTime!, $to: DateTime!, $e: ID, $tenant: String) {{ runtimeDiff(from: $from, to: $to, environmentId: $e, tenantId: $tenant, first: 100) {{ {selection} }} }}");
+            async move {
+                let body = post(&client, &url, &query, vars).await;
+                let n = body["data"]["runtimeDiff"]["edges"].as_array().map_or(0, Vec::len);
+                counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                body
+            }
+        })
+        .await;
+        listed += counter.load(std::sync::atomic::Ordering::Relaxed);
+        report(label, &timings, Some(&inventory));
+        println!("    {:.1} workloads listed per answer", listed as f64 / samples as f64);
+        diff_p99.push(pct(&timings, 0.99));
+    }
+
+    // The statement alone: one environment, as the first case.
+    let mut conn = pool.acquire().await.unwrap();
+    let mut sql = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let environment = format!("env-{}", i % 10);
+        let page = InventoryPage { environment: Some(&environment), limit: 101, ..Default::default() };
+        let started = Instant::now();
+        projections::inventory::runtime_diff(&mut conn, instant(i, 2), instant(i, 3), &page).await.unwrap();
+        sql.push(started.elapsed());
+    }
+    sql.sort();
+    report("runtime_diff statement alone (one environment, no HTTP)", &sql, None);
+    let worst = diff_p99.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "goal: runtimeDiff p99 <= 20 ms over 10k services / 100k changes: worst case above {:.2} ms ({})",
+        worst,
+        if worst <= 20.0 { "met" } else { "NOT met" }
+    );
+    drop(conn);
+    pool.close().await;
+    let mut conn = PgConnection::connect(&admin).await.unwrap();
+    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await;
+}
+
+async fn post(client: &reqwest::Client, url: &str, query: &str, variables: Value) -> Value {
+    let response = client.post(url).json(&json!({ "query": query, "variables": variables })).send().await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert!(body["errors"].is_null(), "{query}: {body}");
+    body
+}
+
+/// Runs `request(i)` `samples` times in sequence; returns the sorted latencies.
+async fn time<F, Fut>(samples: usize, request: F) -> Vec<Duration>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    // A few unmeasured requests warm the connection and the plan caches.
+    for i in 0..10 {
+        request(i).await;
+    }
+    let mut out = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let started = Instant::now();
+        request(i + 10).await;
+        out.push(started.elapsed());
+    }
+    out.sort();
+    out
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0
+}
+
+fn report(label: &str, sorted: &[Duration], baseline: Option<&[Duration]>) {
+    let ratio = baseline.map_or(String::new(), |b| format!(" (p99 {:.2}x the baseline's)", pct(sorted, 0.99) / pct(b, 0.99)));
+    println!(
+        "{label}: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms{ratio}",
+        pct(sorted, 0.5),
+        pct(sorted, 0.95),
+        pct(sorted, 0.99)
+    );
+}
+
+/// Waits until the audit projection (the one that copies every event) has caught up.
+async fn wait_for_projections(pool: &PgPool) {
+    let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM events").fetch_one(pool).await.unwrap();
+    loop {
+        let (copied,): (i64,) = sqlx::query_as("SELECT count(*) FROM audit_log").fetch_one(pool).await.unwrap();
+        if copied >= events {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The events and periods (see the module's comment), deterministic.
+async fn seed(pool: &PgPool) {
+    // Event (s, v): v < 10 opens period v of workload s; v = 10 stops workload s (one in ten).
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         SELECT 'BenchWorkload', 'w-' || s, v + 1, 'BenchWorkloadChanged', '1.0', '{}'::jsonb, \
+                jsonb_build_object('event_id', md5(s || '/' || v)::uuid, 'trace_id', md5('trace' || s || '/' || v), \
+                                   'tenant_id', 'tenant-' || (s % 100), 'actor', 'user:bench', 'actor_role', 'PlatformAdmin') \
+           FROM generate_series(0, $1 - 1) s, generate_series(0, $2) v \
+          WHERE v < $2 OR s % 10 = 0",
+    )
+    .bind(WORKLOADS)
+    .bind(PERIODS)
+    .execute(pool)
+    .await
+    .unwrap();
+    // Period v of workload s: from T0 + (s % 60) min + v h (+ jitter), for about an hour.
+    sqlx::query(
+        "INSERT INTO runtime_inventory (opened_position, service_id, environment_id, tenant_id, deployment_id, version, \
+                digest, compute_kind, compute_target, configuration_version, replicas, valid_from, valid_to, closed_position, \
+                opened_event_id, closed_event_id, started_event_id, version_event_id, configuration_event_id, replicas_event_id) \
+         SELECT s * 100 + v, 'svc-' || s, 'env-' || (s % 10), 'tenant-' || (s % 100), 'dep-' || s || '-' || v, \
+                '1.' || v || '.0', 'sha256:' || md5(s || '-' || v), 'aks', 'aks-main', v + 1, 1 + (s + v) % 7, \
+                start, CASE WHEN v < $2 - 1 OR s % 10 = 0 THEN start + interval '1 hour' END, \
+                CASE WHEN v < $2 - 1 OR s % 10 = 0 THEN s * 100 + v + 1 END, \
+                md5(s || '/' || v)::uuid, \
+                CASE WHEN v < $2 - 1 OR s % 10 = 0 THEN md5(s || '/' || (v + 1))::uuid END, \
+                md5(s || '/0')::uuid, md5(s || '/' || v)::uuid, md5(s || '/' || v)::uuid, md5(s || '/' || v)::uuid \
+           FROM generate_series(0, $1 - 1) s, generate_series(0, $2 - 1) v, \
+                LATERAL (SELECT timestamptz '2026-01-01' + ((s % 60) || ' minutes')::interval + (v || ' hours')::interval AS start) t",
+    )
+    .bind(WORKLOADS)
+    .bind(PERIODS)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE runtime_inventory").execute(pool).await.unwrap();
+    sqlx::query("ANALYZE events").execute(pool).await.unwrap();
+}
