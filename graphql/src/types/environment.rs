@@ -189,8 +189,7 @@ pub struct CommandOptionsInput {
     pub causation_id: Option<String>,
     /// Run every check a real run makes (roles, tenant, invariants, rules across aggregates,
     /// uniqueness, idempotency) and return the events it would write and the version it would
-    /// reach, writing nothing.
-    /// Omitted: false (a real run).
+    /// reach, writing nothing (default: false, a real run).
     #[graphql(default)]
     pub dry_run: bool,
 }
