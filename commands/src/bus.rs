@@ -16,6 +16,12 @@
 //! duplicate gets the first result back. A keyed create without an explicit id derives its id
 //! from the key ([`crate::idempotency::derived_id`]), so its copies target one aggregate.
 //!
+//! Dry runs: with [`CommandOptions::dry_run`] the command goes through every step above (roles,
+//! load, tenant checks, the decision, the claims, the receipt) and its statement is rehearsed
+//! in a transaction that is rolled back ([`crate::store::PgEventStore::rehearse`]): the
+//! outcome holds the events a real run would write and the version it would reach, and nothing
+//! is kept, cached, announced or counted.
+//!
 //! Plans: while the tables are young, the bus refreshes their statistics at every doubling of
 //! its commits (see [`CommandBus::execute`] and ARCHITECTURE.md), so no generic plan made on a
 //! near-empty table outlives the table's growth.
@@ -95,6 +101,10 @@ pub struct CommandOptions {
     /// ([`crate::idempotency::input_hash`]), stored with the idempotency receipt: the same key
     /// with another input is refused. `None`: only the command type and aggregate are compared.
     pub input_hash: Option<String>,
+    /// Decide and check everything as a real run would, database constraints included, and
+    /// keep nothing: no event, snapshot, claim or receipt is written, no projection moves.
+    /// A duplicate of a committed idempotency key still gets the first result back.
+    pub dry_run: bool,
 }
 
 /// What a command did.
@@ -106,17 +116,25 @@ pub struct CommandOutcome {
     pub aggregate_id: String,
     /// The aggregate's version after the command.
     pub version: u64,
-    /// The events written (the original ones when the command was a duplicate).
+    /// The events written (the original ones when the command was a duplicate) or, in a dry
+    /// run, the events a real run would write (their `global_position` and `transaction_id`
+    /// are 0: they were never kept).
     pub events: Vec<RecordedEvent>,
     /// Trace id the events carry.
     pub trace_id: String,
     /// True when an idempotency key matched an earlier command and nothing new was written.
     pub deduplicated: bool,
+    /// True when the command was a dry run ([`CommandOptions::dry_run`]): nothing was written.
+    pub dry_run: bool,
 }
 
 impl CommandOutcome {
-    /// The log position of the last event written: a read-your-writes token.
+    /// The log position of the last event written: a read-your-writes token. None when
+    /// nothing was written, e.g. by a dry run (but for a duplicate, whose events are real).
     pub fn position(&self) -> Option<LogPosition> {
+        if self.dry_run && !self.deduplicated {
+            return None;
+        }
         self.events.last().map(RecordedEvent::position)
     }
 }
@@ -231,9 +249,13 @@ impl CommandBus {
             actor = %ctx.actor,
         );
         let started = std::time::Instant::now();
+        let dry_run = options.dry_run;
         let result = self.execute_inner::<A>(ctx, aggregate_id, command, options).instrument(span).await;
+        // Every way out of `execute_inner` is marked here, so none can forget it.
+        let result = result.map(|outcome| CommandOutcome { dry_run, ..outcome });
         let outcome = match &result {
             Ok(o) if o.deduplicated => "deduplicated",
+            Ok(_) if dry_run => "rehearsed",
             Ok(_) => "committed",
             Err(e) => e.code(),
         };
@@ -378,27 +400,39 @@ impl CommandBus {
             if let Some(owner) = &owner {
                 metadata.insert(keys::TENANT_ID.to_owned(), owner.to_string());
             }
-            match route.store.append(&loaded, &events, &metadata, receipt.as_ref()).await {
+            // A dry run differs from a real one here only: its statement is rolled back.
+            let appended = if options.dry_run {
+                route.store.rehearse(&loaded, &events, &metadata, receipt.as_ref()).await
+            } else {
+                route.store.append(&loaded, &events, &metadata, receipt.as_ref()).await
+            };
+            match appended {
                 Ok(recorded) => {
-                    if let Some(last) = recorded.last() {
-                        let position = last.position();
-                        self.inner.committed.send_if_modified(|p| {
-                            let newer = position > *p;
-                            if newer {
-                                *p = position;
-                            }
-                            newer
-                        });
+                    // Nothing of a dry run was committed: no wake-up for followers, no commit
+                    // to count toward the statistics refresh.
+                    if !options.dry_run {
+                        if let Some(last) = recorded.last() {
+                            let position = last.position();
+                            self.inner.committed.send_if_modified(|p| {
+                                let newer = position > *p;
+                                if newer {
+                                    *p = position;
+                                }
+                                newer
+                            });
+                        }
+                        self.count_commit();
                     }
-                    self.count_commit();
-                    tracing::debug!(version = loaded.version + events.len() as u64, attempt, "command committed");
+                    let version = loaded.version + events.len() as u64;
+                    tracing::debug!(version, attempt, dry_run = options.dry_run, "command committed or rehearsed");
                     return Ok(CommandOutcome {
                         aggregate_type: A::TYPE,
                         aggregate_id: aggregate_id.to_owned(),
-                        version: loaded.version + events.len() as u64,
+                        version,
                         events: recorded,
                         trace_id: ctx.trace_id.to_string(),
                         deduplicated: false,
+                        dry_run: options.dry_run,
                     });
                 }
                 Err(StoreError::DuplicateReceipt) => {
@@ -529,6 +563,8 @@ impl CommandBus {
             events,
             trace_id,
             deduplicated: true,
+            // Set by `execute` for the command at hand.
+            dry_run: false,
         }))
     }
 }

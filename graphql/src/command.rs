@@ -35,6 +35,7 @@ pub fn options(input: Option<CommandOptionsInput>) -> Result<CommandOptions, Api
         correlation_id: input.correlation_id,
         causation_id: input.causation_id,
         input_hash: None,
+        dry_run: input.dry_run,
     })
 }
 

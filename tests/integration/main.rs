@@ -3,6 +3,7 @@
 mod api_limits;
 mod bus;
 mod causal;
+mod dry_run;
 mod fuzz;
 mod graphql_api;
 mod http_transport;

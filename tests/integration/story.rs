@@ -4,39 +4,85 @@
 //! health gate and is rolled back to v1, detect drift and remediate it through a new
 //! deployment. Then every aggregate's state, its state at a moment in the middle of the story,
 //! and the trace of the whole story in commit order.
+//!
+//! The same story runs rehearsed (see `dry_run.rs`): every mutation is first sent as a dry run
+//! on a quiet database, which must change no row and return what the real run then writes.
 
 use serde_json::{json, Value};
 use tests::{environment_input, error_code, TestApp, TestDb};
 
+use crate::dry_run;
+
 const TRACEPARENT: &str = "00-5c7f8e21a9b04d6e8f3a2b1c0d9e8f7a-a1b2c3d4e5f60718-01";
 const TRACE_ID: &str = "5c7f8e21a9b04d6e8f3a2b1c0d9e8f7a";
 const RESULT: &str = "{ aggregateId version events { eventId eventType } }";
+/// What a rehearsed story asks of every mutation instead of [`RESULT`]: enough to compare the
+/// dry run with the real one.
+const REHEARSED: &str = "{ aggregateId version dryRun position \
+     events { eventId eventType sequence payload globalPosition transactionId } }";
 
 /// Runs the story's mutations under one trace and remembers every event they wrote.
 struct Story {
     app: TestApp,
     written: Vec<String>,
+    /// Send every mutation as a dry run first (see [`Story::dry_run`]).
+    rehearse: bool,
 }
 
 impl Story {
     /// Runs `mutation` (one field), asserts it succeeded, records its events, returns its result.
+    /// Rehearsing, a dry run of it comes first and must announce exactly what it writes.
     async fn run(&mut self, mutation: &str, variables: Value) -> Value {
-        let response = self
-            .app
-            .gql_with(mutation, variables, &[("traceparent", TRACEPARENT), ("x-actor", "user:platform-engineer")])
-            .await;
+        let headers = [("traceparent", TRACEPARENT), ("x-actor", "user:platform-engineer")];
+        let mutation = self.selection(mutation);
+        let rehearsal = if self.rehearse { Some(self.dry_run(&mutation, &variables, &headers).await) } else { None };
+        let response = self.app.gql_with(&mutation, variables, &headers).await;
         assert!(response["errors"].is_null(), "{mutation}: {response}");
         let result = response["data"].as_object().unwrap().values().next().unwrap().clone();
+        if let Some(rehearsal) = rehearsal {
+            assert!(rehearsal["errors"].is_null(), "dry run of {mutation}: {rehearsal}");
+            let rehearsed = rehearsal["data"].as_object().unwrap().values().next().unwrap();
+            dry_run::assert_rehearsed(&mutation, rehearsed, &result);
+        }
         for event in result["events"].as_array().unwrap() {
             self.written.push(event["eventId"].as_str().unwrap().to_owned());
         }
         result
     }
 
-    /// Runs `mutation` expecting the error `code`.
+    /// Runs `mutation` expecting the error `code`; rehearsing, its dry run first, which must be
+    /// refused the same way.
     async fn refused(&self, mutation: &str, variables: Value, code: &str) -> Value {
-        let response = self.app.gql_with(mutation, variables, &[("traceparent", TRACEPARENT)]).await;
+        let headers = [("traceparent", TRACEPARENT)];
+        let mutation = self.selection(mutation);
+        if self.rehearse {
+            let rehearsal = self.dry_run(&mutation, &variables, &headers).await;
+            assert_eq!(error_code(&rehearsal), Some(code), "dry run of {mutation}: {rehearsal}");
+        }
+        let response = self.app.gql_with(&mutation, variables, &headers).await;
         assert_eq!(error_code(&response), Some(code), "{mutation}: {response}");
+        response
+    }
+
+    /// The story's mutation as sent: rehearsing, with the selection that compares runs.
+    fn selection(&self, mutation: &str) -> String {
+        if !self.rehearse {
+            return mutation.to_owned();
+        }
+        assert!(mutation.contains(RESULT), "every story mutation selects RESULT: {mutation}");
+        mutation.replace(RESULT, REHEARSED)
+    }
+
+    /// Sends `mutation` as a dry run on a quiet database (projections and reactors caught up)
+    /// and returns its response, once every table was found as it was before, also after the
+    /// projections would have caught up with anything it wrote.
+    async fn dry_run(&self, mutation: &str, variables: &Value, headers: &[(&str, &str)]) -> Value {
+        let pool = &self.app.platform.pool;
+        self.app.settle().await;
+        let before = tests::fingerprint(pool).await;
+        let response = self.app.gql_with(&dry_run::dry_run_of(mutation), variables.clone(), headers).await;
+        self.app.settle().await;
+        dry_run::assert_unchanged(&before, &tests::fingerprint(pool).await, mutation);
         response
     }
 
@@ -84,9 +130,15 @@ async fn roll_out(story: &mut Story, deployment: &str, passed: bool, observed: f
 
 #[tokio::test]
 async fn a_release_story_across_all_nine_aggregates() {
+    release_story(false).await;
+}
+
+/// The release story; with `rehearse`, every mutation is first sent as a dry run that must
+/// write nothing and announce what the real run writes (see [`Story::run`]).
+pub(crate) async fn release_story(rehearse: bool) {
     let db = TestDb::new().await;
     let app = TestApp::start(db.pool.clone()).await;
-    let mut story = Story { app, written: Vec::new() };
+    let mut story = Story { app, written: Vec::new(), rehearse };
 
     // Environment: staging, provisioned and Ready.
     let env = id(&story
@@ -398,7 +450,7 @@ async fn a_release_story_across_all_nine_aggregates() {
 async fn bad_input_across_the_contexts_is_refused_with_typed_errors_and_writes_nothing() {
     let db = TestDb::new().await;
     let app = TestApp::start(db.pool.clone()).await;
-    let mut story = Story { app, written: Vec::new() };
+    let mut story = Story { app, written: Vec::new(), rehearse: false };
     let env = id(&story
         .run(
             &format!("mutation($i: RequestEnvironmentInput!) {{ requestEnvironment(input: $i) {RESULT} }}"),

@@ -5,6 +5,7 @@
 //! is unset, a private cluster is started under `target/test-postgres`, so `cargo test` works
 //! on a machine that only has PostgreSQL installed.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -184,6 +185,29 @@ pub async fn settle_all(platform: &Platform) {
             return;
         }
     }
+}
+
+/// What every table of a database holds: per table of the `public` schema, its row count and
+/// an md5 of all its rows (as text, sorted), so that an insert, an update and a delete all
+/// change it. Tables are read from the catalog, so a table added later is covered too.
+pub async fn fingerprint(pool: &PgPool) -> BTreeMap<String, (i64, String)> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT quote_ident(tablename) FROM pg_catalog.pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut fingerprints = BTreeMap::new();
+    for table in tables {
+        let row: (i64, String) = sqlx::query_as(&format!(
+            "SELECT count(*), md5(COALESCE(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {table} t"
+        ))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        fingerprints.insert(table, row);
+    }
+    fingerprints
 }
 
 /// The app over one test database, called without a socket.

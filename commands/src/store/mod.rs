@@ -14,6 +14,9 @@
 //! state conflicts on the events primary key, the entry is evicted, and the bus retries from
 //! a fresh load; callers re-check rejections and pinned versions against the database before
 //! reporting them (see `CommandBus`).
+//!
+//! A dry run rehearses the append ([`PgEventStore::rehearse`]): the same statement in a
+//! transaction that is rolled back, so PostgreSQL's checks are the real ones and nothing stays.
 
 pub mod sql;
 
@@ -149,6 +152,15 @@ pub struct ReceiptRequest {
     /// Fingerprint of the command's input ([`crate::idempotency::input_hash`]), to detect a
     /// key reused with other input; `None` when the caller gave none (no input check).
     pub input_hash: Option<String>,
+}
+
+/// Whether an append keeps what it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppendMode {
+    /// Write the events, snapshot, claims and receipt for good.
+    Commit,
+    /// Run the same statement and roll it back (a dry run): every check, nothing kept.
+    Rehearse,
 }
 
 /// The event store of one aggregate type.
@@ -420,13 +432,42 @@ where
     /// Appends `events` (already applied to `loaded.aggregate` by the event sink) in one
     /// statement, with the snapshot when one falls due, the claims the events take or release
     /// and the idempotency receipt. Each event gets `base_metadata` plus its own UUID v7.
-    #[instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %loaded.aggregate_id, events = events.len()))]
     pub async fn append(
         &self,
         loaded: &LoadedAggregate<A>,
         events: &[A::Event],
         base_metadata: &HashMap<String, String>,
         receipt: Option<&ReceiptRequest>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.write(loaded, events, base_metadata, receipt, AppendMode::Commit).await
+    }
+
+    /// Runs the very statement [`PgEventStore::append`] would run, in a transaction that is
+    /// rolled back: PostgreSQL checks the optimistic concurrency (events primary key), the
+    /// claims and the receipt exactly as in a real append, and the errors are the same, but
+    /// nothing is kept and the aggregate cache is not updated. The events returned carry
+    /// `global_position` and `transaction_id` 0: the rows they were read from were rolled back,
+    /// so those values would name nothing (and may be reused or skipped by later commits).
+    pub async fn rehearse(
+        &self,
+        loaded: &LoadedAggregate<A>,
+        events: &[A::Event],
+        base_metadata: &HashMap<String, String>,
+        receipt: Option<&ReceiptRequest>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.write(loaded, events, base_metadata, receipt, AppendMode::Rehearse).await
+    }
+
+    /// The append statement of [`PgEventStore::append`] and [`PgEventStore::rehearse`]: one
+    /// code path, so that a rehearsal checks exactly what a commit checks.
+    #[instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %loaded.aggregate_id, events = events.len(), mode = ?mode))]
+    async fn write(
+        &self,
+        loaded: &LoadedAggregate<A>,
+        events: &[A::Event],
+        base_metadata: &HashMap<String, String>,
+        receipt: Option<&ReceiptRequest>,
+        mode: AppendMode,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -499,12 +540,29 @@ where
                 .bind(&point_keys)
                 .bind(receipt.and_then(|r| r.input_hash.as_deref()))
         };
-        let rows = query.fetch_all(&self.pool).await.map_err(|e| {
+        let rows = match mode {
+            AppendMode::Commit => query.fetch_all(&self.pool).await,
+            AppendMode::Rehearse => {
+                // A transaction of its own, so that the statement's effects can be undone after
+                // PostgreSQL has checked every constraint. Nothing outside it changes: the log
+                // has no trigger (no NOTIFY), and the identity value it took leaves a gap in
+                // `global_position`, which readers tolerate (they walk the commit order).
+                let mut tx = self.pool.begin().await?;
+                let rows = query.fetch_all(&mut *tx).await;
+                tx.rollback().await?;
+                rows
+            }
+        }
+        .map_err(|e| {
             self.forget(&loaded.aggregate_id);
             StoreError::from_append(e, &take)
         })?;
-        let snapshots_taken = loaded.snapshots_taken + u64::from(snapshot_written);
-        self.remember(&loaded.aggregate_id, &loaded.aggregate, new_version, snapshots_taken);
+        if mode == AppendMode::Commit {
+            let snapshots_taken = loaded.snapshots_taken + u64::from(snapshot_written);
+            self.remember(&loaded.aggregate_id, &loaded.aggregate, new_version, snapshots_taken);
+        }
+        // Kept from a rehearsal they would point at rolled-back rows: see `rehearse`.
+        let placed = |value: i64| if mode == AppendMode::Commit { value } else { 0 };
         let mut recorded = Vec::with_capacity(n);
         for (i, row) in rows.into_iter().enumerate() {
             recorded.push(RecordedEvent {
@@ -516,8 +574,8 @@ where
                 event_version: std::mem::take(&mut versions[i]),
                 payload: std::mem::take(&mut payloads[i]),
                 metadata: std::mem::take(&mut metadatas[i]),
-                global_position: row.try_get("global_position")?,
-                transaction_id: row.try_get("transaction_id")?,
+                global_position: placed(row.try_get("global_position")?),
+                transaction_id: placed(row.try_get("transaction_id")?),
                 recorded_at: row.try_get("recorded_at")?,
             });
         }

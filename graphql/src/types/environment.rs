@@ -187,6 +187,11 @@ pub struct CommandOptionsInput {
     pub correlation_id: Option<String>,
     /// What caused this command (defaults to the command's own id).
     pub causation_id: Option<String>,
+    /// Run every check a real run makes (roles, tenant, invariants, rules across aggregates,
+    /// uniqueness, idempotency) and return the events it would write and the version it would
+    /// reach, writing nothing (default: false, a real run).
+    #[graphql(default)]
+    pub dry_run: bool,
 }
 
 /// A compute target an environment offers.
