@@ -224,8 +224,10 @@ async fn read_model_queries_over_a_release_story() {
     run(&app, &probe, json!({ "id": health, "k": "READINESS", "p": true })).await;
 
     // Drift: a version drift for contoso, a configuration drift for fabrikam, a shared one.
+    // Contoso's is of a resource outside the catalog, so no worker remediates it and the
+    // findings stay as detected (remediation.rs covers the worker).
     let detect = format!("mutation($i: DetectDriftInput!) {{ detectDrift(input: $i) {RESULT} }}");
-    let drift_contoso = id(&run_as(&app, &detect, json!({ "i": { "environmentId": env, "serviceId": api, "tenantId": "contoso", "class": "VERSION", "desired": "1.0.0", "observed": "2.0.0" } }), &[("x-actor", "worker:drift-detection"), ("x-roles", "Worker")]).await);
+    let drift_contoso = id(&run_as(&app, &detect, json!({ "i": { "environmentId": env, "resource": "contoso/deployment/api-sidecar", "tenantId": "contoso", "class": "VERSION", "desired": "1.0.0", "observed": "2.0.0" } }), &[("x-actor", "worker:drift-detection"), ("x-roles", "Worker")]).await);
     let drift_fabrikam = id(&run_as(&app, &detect, json!({ "i": { "environmentId": env, "serviceId": worker, "tenantId": "fabrikam", "class": "CONFIGURATION", "desired": "a", "observed": "b" } }), &[("x-actor", "worker:drift-detection"), ("x-roles", "Worker")]).await);
     let drift_shared = id(&run(&app, &detect, json!({ "i": { "environmentId": env, "resource": "kube-system/deployment/coredns", "class": "VERSION", "desired": "1.11", "observed": "1.10" } })).await);
 

@@ -27,6 +27,8 @@ struct Story {
     written: Vec<String>,
     /// Send every mutation as a dry run first (see [`Story::dry_run`]).
     rehearse: bool,
+    /// The workers' reactions in the story's trace: event id -> actor.
+    reactions: std::collections::HashMap<String, String>,
 }
 
 impl Story {
@@ -62,6 +64,24 @@ impl Story {
         let response = self.app.gql_with(&mutation, variables, &headers).await;
         assert_eq!(error_code(&response), Some(code), "{mutation}: {response}");
         response
+    }
+
+    /// Lets the workers react, then counts their events (in commit order) as the story's.
+    async fn adopt_reactions(&mut self) {
+        self.app.settle().await;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT event_id::text, metadata->>'actor' FROM events \
+              WHERE metadata->>'actor' LIKE 'worker:%' AND NOT (event_id::text = ANY($1)) \
+              ORDER BY transaction_id, global_position",
+        )
+        .bind(&self.written)
+        .fetch_all(self.app.bus().pool())
+        .await
+        .unwrap();
+        for (event, actor) in rows {
+            self.written.push(event.clone());
+            self.reactions.insert(event, actor);
+        }
     }
 
     /// The story's mutation as sent: rehearsing, with the selection that compares runs.
@@ -138,7 +158,7 @@ async fn a_release_story_across_all_nine_aggregates() {
 pub(crate) async fn release_story(rehearse: bool) {
     let db = TestDb::new().await;
     let app = TestApp::start(db.pool.clone()).await;
-    let mut story = Story { app, written: Vec::new(), rehearse };
+    let mut story = Story { app, written: Vec::new(), rehearse, reactions: Default::default() };
 
     // Environment: staging, provisioned and Ready.
     let env = id(&story
@@ -310,44 +330,39 @@ pub(crate) async fn release_story(rehearse: bool) {
         .await;
     story.run(&probe, json!({ "id": health, "k": "READINESS", "p": true })).await;
 
-    // Drift: one pod still runs 2.0.0; remediated through a new deployment of 1.0.0.
+    // Drift: one pod still runs 2.0.0. Staging is not production, so the drift-remediation
+    // worker remediates it by itself: a new deployment of the known-good 1.0.0, started in
+    // the story's trace; the pipeline rolls it out.
     let drift = id(&story.run(
         &format!("mutation($i: DetectDriftInput!) {{ detectDrift(input: $i) {RESULT} }}"),
         json!({ "i": { "environmentId": env, "serviceId": api, "tenantId": "contoso", "class": "VERSION", "desired": "1.0.0", "observed": "2.0.0" } }),
     ).await);
-    let v3_id = domain::ids::DeploymentId::generate().to_string();
-    story.run(
-        &format!("mutation($id: ID!, $a: DriftRemediationActionInput!) {{ startDriftRemediation(id: $id, action: $a) {RESULT} }}"),
-        json!({ "id": drift, "a": { "aggregateType": "RUNTIME_DEPLOYMENT", "aggregateId": v3_id, "command": "StartDeployment" } }),
-    ).await;
-    let mut redeploy = deployment_input(&api, &env, "1.0.0");
-    redeploy["id"] = json!(v3_id);
-    redeploy["rollbackOf"] = json!(v2);
-    story.run(&start, json!({ "i": redeploy })).await;
+    story.adopt_reactions().await;
+    let remediation = story
+        .query("query($id: ID!) { driftFinding(id: $id) { status remediation { aggregateId } } }", json!({ "id": drift }))
+        .await;
+    assert_eq!(remediation["driftFinding"]["status"], "REMEDIATING", "{remediation}");
+    let v3_id = remediation["driftFinding"]["remediation"]["aggregateId"].as_str().unwrap().to_owned();
     roll_out(&mut story, &v3_id, true, 99.9).await;
     let promoted = story
         .run(&format!("mutation($id: ID!) {{ promoteDeployment(id: $id) {RESULT} }}"), json!({ "id": v3_id }))
         .await;
     let evidence = promoted["events"][0]["eventId"].as_str().unwrap().to_owned();
-    // v3's success supersedes v1, the known-good it replaces: the supersession worker does it
-    // in the same trace, caused by v3's success.
-    story.app.settle().await;
-    let (superseded, actor, cause): (String, String, String) = sqlx::query_as(
-        "SELECT event_id::text, metadata->>'actor', metadata->>'causation_id' FROM events \
-          WHERE aggregate_id = $1 AND event_type = 'DeploymentSuperseded'",
+    // v3's success supersedes v1, the known-good it replaces (the supersession worker), and
+    // closes the finding with the success as evidence (the drift-remediation worker), both in
+    // the same trace, caused by v3's success.
+    story.adopt_reactions().await;
+    let reactions: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT event_type, metadata->>'actor', metadata->>'causation_id' FROM events \
+          WHERE metadata->>'causation_id' = $1 ORDER BY event_type",
     )
-    .bind(&v1)
-    .fetch_one(&db.pool)
+    .bind(&evidence)
+    .fetch_all(&db.pool)
     .await
     .unwrap();
-    assert_eq!((actor.as_str(), cause.as_str()), ("worker:supersession", evidence.as_str()));
-    story.written.push(superseded.clone());
-    story
-        .run(
-            &format!("mutation($id: ID!, $e: ID!) {{ recordDriftRemediated(id: $id, evidenceId: $e) {RESULT} }}"),
-            json!({ "id": drift, "e": evidence }),
-        )
-        .await;
+    let expected = [("DeploymentSuperseded", "worker:supersession"), ("DriftRemediated", "worker:drift-remediation")]
+        .map(|(t, a)| (t.to_owned(), a.to_owned(), evidence.clone()));
+    assert_eq!(reactions, expected);
 
     // Every aggregate's state now.
     let now = story
@@ -383,7 +398,8 @@ pub(crate) async fn release_story(rehearse: bool) {
     assert_eq!(now["v1"], json!({ "status": "SUPERSEDED", "artifact": { "version": "1.0.0" } }));
     assert_eq!(now["v2"]["status"], "ROLLED_BACK");
     assert_eq!(now["v2"]["rollbackTarget"], json!(v1));
-    assert_eq!(now["v3"], json!({ "status": "SUCCEEDED", "rollbackOf": v2 }));
+    // A remediation re-deploys what should run; it undoes no deployment.
+    assert_eq!(now["v3"], json!({ "status": "SUCCEEDED", "rollbackOf": null }));
     assert_eq!(now["health"], json!({ "status": "HEALTHY", "incidentCount": 1 }));
     assert_eq!(now["driftFinding"]["status"], "REMEDIATED");
     assert_eq!(now["driftFinding"]["closure"], json!({ "kind": "REMEDIATED", "evidenceId": evidence }));
@@ -440,7 +456,8 @@ pub(crate) async fn release_story(rehearse: bool) {
         .collect();
     assert_eq!(traced, story.written, "trace returns the story's events in commit order");
     for edge in trace["trace"]["edges"].as_array().unwrap() {
-        let expected = if edge["node"]["eventId"] == superseded.as_str() { "worker:supersession" } else { "user:platform-engineer" };
+        let id = edge["node"]["eventId"].as_str().unwrap();
+        let expected = story.reactions.get(id).map_or("user:platform-engineer", String::as_str);
         assert_eq!(edge["node"]["actor"], expected, "{edge}");
     }
     assert_eq!(db.event_count().await as usize, story.written.len(), "refused commands wrote nothing");
@@ -450,7 +467,7 @@ pub(crate) async fn release_story(rehearse: bool) {
 async fn bad_input_across_the_contexts_is_refused_with_typed_errors_and_writes_nothing() {
     let db = TestDb::new().await;
     let app = TestApp::start(db.pool.clone()).await;
-    let mut story = Story { app, written: Vec::new(), rehearse: false };
+    let mut story = Story { app, written: Vec::new(), rehearse: false, reactions: Default::default() };
     let env = id(&story
         .run(
             &format!("mutation($i: RequestEnvironmentInput!) {{ requestEnvironment(input: $i) {RESULT} }}"),
