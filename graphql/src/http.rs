@@ -72,8 +72,11 @@ pub fn router(state: ApiState, config: ApiConfig) -> Router {
 
 /// Routes serving the schema; graphql-transport-ws connections run under `ws`.
 pub fn router_with(state: ApiState, config: ApiConfig, ws: WsConfig) -> Router {
-    let schema =
-        GuardedSchema::new(schema_with(state.clone(), config.introspection), config.limits.clone(), config.introspection);
+    let schema = GuardedSchema::new(
+        schema_with(state.clone(), config.introspection),
+        config.limits.clone(),
+        config.introspection,
+    );
     let export = Export { state, auth: config.auth.clone(), admission: schema.admission().clone() };
     let http = Http { schema, auth: config.auth, ws };
     Router::new()

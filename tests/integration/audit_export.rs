@@ -201,9 +201,8 @@ async fn the_export_is_the_audit_log_query_in_ndjson_and_csv_with_payloads() {
     assert!(drift.iter().any(|r| r["aggregateId"] == contoso.id("DriftFinding")));
 
     // Read-your-writes: minPosition waits for the audit projection, as in the query.
-    let written = app
-        .gql(REQUEST_ENVIRONMENT, json!({ "input": environment_input("shop", "late", "DEV") }))
-        .await["data"]["requestEnvironment"]
+    let written = app.gql(REQUEST_ENVIRONMENT, json!({ "input": environment_input("shop", "late", "DEV") })).await
+        ["data"]["requestEnvironment"]
         .clone();
     let min = written["position"].as_str().unwrap();
     let after_write = download(addr, &[("from", LONG_AGO), ("minPosition", min)], &[]).await.lines();
@@ -287,6 +286,16 @@ async fn a_large_export_is_complete_and_in_log_order() {
     let csv = download(addr, &[("from", LONG_AGO), ("format", "csv")], &[]).await.csv_rows();
     assert_eq!(csv.iter().map(|r| r["position"].as_str().unwrap()).collect::<Vec<_>>(), exported);
     assert_eq!(shared(&lines), audit_log(&app, &[], json!({ "from": LONG_AGO })).await);
+    // A filter that matches a third of the rows: batches with few matches still move on.
+    let last_type = lines.last().unwrap()["eventType"].as_str().unwrap().to_owned();
+    let of_type: Vec<String> = lines
+        .iter()
+        .filter(|l| l["eventType"] == last_type.as_str())
+        .map(|l| l["position"].as_str().unwrap().to_owned())
+        .collect();
+    let filtered = download(addr, &[("from", LONG_AGO), ("eventType", &last_type)], &[]).await.lines();
+    assert_eq!(filtered.iter().map(|l| l["position"].as_str().unwrap()).collect::<Vec<_>>(), of_type);
+    assert!(of_type.len() > graphql::export::BATCH_ROWS as usize / 2);
 }
 
 const KEY: &[u8] = b"audit-export-test-signing-key-0123456789";
@@ -307,11 +316,7 @@ fn token_config(rate_per_second: Option<NonZeroU32>) -> graphql::ApiConfig {
             key(),
             identity::ClaimNames::default(),
         )),
-        limits: graphql::executor::Limits {
-            rate_per_second,
-            burst: NonZeroU32::new(2).unwrap(),
-            ..Default::default()
-        },
+        limits: graphql::executor::Limits { rate_per_second, burst: NonZeroU32::new(2).unwrap(), ..Default::default() },
         introspection: true,
     }
 }
@@ -351,7 +356,8 @@ async fn callers_export_what_the_audit_log_query_shows_them_and_are_refused_as_i
         let bearer = format!("Bearer {}", token(role, &[]));
         let refused = download(addr, &from, &[("authorization", &bearer)]).await;
         assert_eq!((refused.status.as_u16(), refused.code().as_str()), (403, "FORBIDDEN"), "{role}: {}", refused.body);
-        let (status, body) = app.post(json!({ "query": "{ auditLog { edges { cursor } } }" }), &[("authorization", &bearer)]).await;
+        let (status, body) =
+            app.post(json!({ "query": "{ auditLog { edges { cursor } } }" }), &[("authorization", &bearer)]).await;
         assert_eq!((status.as_u16(), tests::error_code(&body)), (403, Some("FORBIDDEN")), "the query agrees");
     }
     // No token, or a bad one: 401 with the challenge.
