@@ -60,6 +60,15 @@ pub enum ApiError {
         /// The limit in seconds.
         seconds: u64,
     },
+    /// A read asked for `minPosition` and the projection it reads had not applied it within
+    /// the wait bound (code `PROJECTION_LAG`; HTTP 503 when a whole request is refused).
+    #[error("the {projection} read model has not reached minPosition within {seconds}s; retry")]
+    ProjectionLag {
+        /// The projection waited for.
+        projection: String,
+        /// How long the request waited.
+        seconds: u64,
+    },
     /// A command did not take effect (code from the command error).
     #[error("{0}")]
     Command(#[from] CommandError),
@@ -86,6 +95,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
             Self::Refused { code, .. } => code,
             Self::Timeout { .. } => "TIMEOUT",
+            Self::ProjectionLag { .. } => "PROJECTION_LAG",
             Self::Command(e) => e.code(),
             Self::Internal { .. } => "INTERNAL",
         }
@@ -104,6 +114,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => S::METHOD_NOT_ALLOWED,
             Self::Internal { .. } | Self::Command(CommandError::Store(_)) => S::INTERNAL_SERVER_ERROR,
             Self::Timeout { .. } => S::GATEWAY_TIMEOUT,
+            Self::ProjectionLag { .. } => S::SERVICE_UNAVAILABLE,
             _ => S::BAD_REQUEST,
         }
     }

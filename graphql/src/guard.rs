@@ -160,17 +160,33 @@ pub fn check(
                 continue;
             }
             let history = HISTORY_ARGUMENTS.iter().any(|arg| argument_given(&field.node, arg, variables));
-            let Some(class) = read_class(operation_type, name, history) else {
-                return Err(ApiError::Forbidden(format!("{name} is not open to any role")));
-            };
-            if access::acting_role(&ctx.roles, Operation::Read(class)).is_none() {
-                let what = match class {
-                    Read::History => "history (asOf, atVersion, aggregateHistory, trace, auditLog, causalChain, runtimeDiff, events, logEvents)",
-                    Read::Catalog | Read::Tenant => name,
-                };
-                return Err(ApiError::Forbidden(format!("{} may not read {what}", describe(ctx))));
-            }
+            authorize_read(ctx, operation_type, name, history)?;
         }
+    }
+    Ok(())
+}
+
+/// Whether `ctx`'s caller may read the root field `field` of `operation` (`history`: with a
+/// time-travel argument), by its read class in the role table. Transports other than GraphQL
+/// that serve the same data (`GET /audit/export` serves `auditLog`) ask here with the field
+/// they stand for, so the answer is the query's by construction.
+pub fn authorize_read(
+    ctx: &RequestContext,
+    operation: OperationType,
+    field: &str,
+    history: bool,
+) -> Result<(), ApiError> {
+    let Some(class) = read_class(operation, field, history) else {
+        return Err(ApiError::Forbidden(format!("{field} is not open to any role")));
+    };
+    if access::acting_role(&ctx.roles, Operation::Read(class)).is_none() {
+        let what = match class {
+            Read::History => {
+                "history (asOf, atVersion, aggregateHistory, trace, auditLog, causalChain, runtimeDiff, events, logEvents)"
+            }
+            Read::Catalog | Read::Tenant => field,
+        };
+        return Err(ApiError::Forbidden(format!("{} may not read {what}", describe(ctx))));
     }
     Ok(())
 }

@@ -9,6 +9,8 @@
 //!   client lists it (then a document refused before execution is a 4xx without `data`), else
 //!   `application/json` (then such a response is 200, as the spec asks); a client accepting
 //!   neither gets 406.
+//! - `GET /audit/export`: the audit log as a streamed NDJSON or CSV download ([`crate::export`]),
+//!   under the same authentication, rate limiter and role table as `/graphql`.
 //! - Every refusal (400, 401, 403, 405, 406, 413, 415, 429) is a JSON `{"errors": [...]}`
 //!   body with a stable `extensions.code`.
 //!
@@ -28,6 +30,7 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::executor::{GuardedSchema, Limits, Method};
+use crate::export::Export;
 use crate::request_context::{self, Authentication};
 use crate::{schema_with, ApiState};
 
@@ -69,14 +72,19 @@ pub fn router(state: ApiState, config: ApiConfig) -> Router {
 
 /// Routes serving the schema; graphql-transport-ws connections run under `ws`.
 pub fn router_with(state: ApiState, config: ApiConfig, ws: WsConfig) -> Router {
-    let schema =
-        GuardedSchema::new(schema_with(state, config.introspection), config.limits.clone(), config.introspection);
+    let schema = GuardedSchema::new(
+        schema_with(state.clone(), config.introspection),
+        config.limits.clone(),
+        config.introspection,
+    );
+    let export = Export { state, auth: config.auth.clone(), admission: schema.admission().clone() };
     let http = Http { schema, auth: config.auth, ws };
     Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
         .route("/graphql/ws", get(websocket_only))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(http)
+        .merge(Router::new().route("/audit/export", get(crate::export::export)).with_state(export))
 }
 
 /// What the handlers share.
@@ -131,7 +139,7 @@ fn negotiate(headers: &HeaderMap) -> Result<Answer, ApiError> {
 
 /// A refusal as a JSON `{"errors": [...]}` body with its status (and `WWW-Authenticate` /
 /// `Retry-After` where HTTP asks for them).
-fn refusal(err: &ApiError, trace_id: Option<&str>) -> Response {
+pub(crate) fn refusal(err: &ApiError, trace_id: Option<&str>) -> Response {
     let status = err.status();
     let body = serde_json::json!({ "errors": [err.extend()] });
     let mut response =
@@ -140,6 +148,9 @@ fn refusal(err: &ApiError, trace_id: Option<&str>) -> Response {
     match err {
         ApiError::Unauthenticated(_) => {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        ApiError::ProjectionLag { .. } => {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         ApiError::RateLimited { retry_after_seconds } => {
             if let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
@@ -154,7 +165,7 @@ fn refusal(err: &ApiError, trace_id: Option<&str>) -> Response {
     with_trace(response, trace_id)
 }
 
-fn with_trace(mut response: Response, trace_id: Option<&str>) -> Response {
+pub(crate) fn with_trace(mut response: Response, trace_id: Option<&str>) -> Response {
     if let Some(value) = trace_id.and_then(|t| HeaderValue::from_str(t).ok()) {
         // Lets callers that sent no traceparent find their trace.
         response.headers_mut().insert("x-trace-id", value);

@@ -19,6 +19,7 @@
 //! - [`parse_cache`]: parsed documents of repeated queries.
 //! - [`http`]: GraphQL over HTTP (`POST`/`GET /graphql`), graphql-transport-ws on `/graphql`
 //!   and `/graphql/ws`, GraphiQL.
+//! - [`export`]: `GET /audit/export`, the audit log of a time range streamed as NDJSON or CSV.
 //! - [`ws`]: our graphql-transport-ws connection loop (close codes, keepalive, limits,
 //!   shutdown); async-graphql only executes the operations.
 
@@ -29,6 +30,7 @@ pub mod diff;
 pub mod error;
 pub mod executor;
 pub mod expansion;
+pub mod export;
 pub mod guard;
 pub mod http;
 pub mod mutation;

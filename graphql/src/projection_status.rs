@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use async_graphql::{Context, ErrorExtensions, Object, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject};
 use commands::LogPosition;
 
 use crate::error::{ApiError, IntoGraphql};
@@ -38,13 +38,19 @@ pub struct ProjectionStatus {
 /// Waits until projection `name` has applied `min_position` (a log cursor), if one is given.
 pub async fn await_position(ctx: &Context<'_>, name: &str, min_position: Option<&str>) -> async_graphql::Result<()> {
     let Some(cursor) = min_position else { return Ok(()) };
-    let target = LogPosition::from_cursor(cursor)
-        .ok_or_else(|| ApiError::InvalidInput(format!("malformed minPosition {cursor:?}")))
-        .gql()?;
     let req = request(ctx)?;
     let state = ctx.data_unchecked::<ApiState>();
+    reach(state, req.trace_id.as_str(), name, cursor).await.gql()
+}
+
+/// Waits, at most [`MAX_WAIT`], until projection `name` has applied the log cursor `cursor`:
+/// the transport-neutral half of [`await_position`], for reads served outside GraphQL
+/// (`GET /audit/export?minPosition=`). Failures are logged under `trace_id`.
+pub async fn reach(state: &ApiState, trace_id: &str, name: &str, cursor: &str) -> Result<(), ApiError> {
+    let target = LogPosition::from_cursor(cursor)
+        .ok_or_else(|| ApiError::InvalidInput(format!("malformed minPosition {cursor:?}")))?;
     let Some(runner) = state.runners.iter().find(|r| r.name() == name) else {
-        return Err(ApiError::internal(req.trace_id.as_str(), format!("projection {name} is not running"))).gql();
+        return Err(ApiError::internal(trace_id, format!("projection {name} is not running")));
     };
     // Subscribe before reading the database, so a batch committed in between still wakes us.
     let mut progress = runner.progress();
@@ -53,7 +59,7 @@ pub async fn await_position(ctx: &Context<'_>, name: &str, min_position: Option<
     }
     // Once from the database: another replica may have applied it (this runner sees that at
     // its next step, at most one poll interval later).
-    let checkpoint = runner.checkpoint().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
+    let checkpoint = runner.checkpoint().await.map_err(|e| ApiError::internal(trace_id, e))?;
     if checkpoint >= target {
         return Ok(());
     }
@@ -61,12 +67,8 @@ pub async fn await_position(ctx: &Context<'_>, name: &str, min_position: Option<
     let reached = tokio::time::timeout(MAX_WAIT, progress.wait_for(|seen| *seen >= target)).await.map(|r| r.is_ok());
     match reached {
         Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError::internal(req.trace_id.as_str(), format!("projection {name} stopped"))).gql(),
-        Err(_) => Err(async_graphql::Error::new(format!(
-            "the {name} read model has not reached minPosition within {}s; retry",
-            MAX_WAIT.as_secs()
-        ))
-        .extend_with(|_, e| e.set("code", "PROJECTION_LAG"))),
+        Ok(false) => Err(ApiError::internal(trace_id, format!("projection {name} stopped"))),
+        Err(_) => Err(ApiError::ProjectionLag { projection: name.to_owned(), seconds: MAX_WAIT.as_secs() }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: each test gets its own PostgreSQL database (see `tests::TestDb`).
 
 mod api_limits;
+mod audit_export;
 mod bus;
 mod causal;
 mod dry_run;
