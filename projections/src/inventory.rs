@@ -33,7 +33,7 @@ use domain::scaling::{ScalingPolicy, ScalingPolicyEvent};
 use domain::tenancy::{RuntimeTenantBinding, TenantBindingEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::error::ProjectionError;
@@ -969,33 +969,15 @@ pub async fn inventory_page(
     as_of: DateTime<Utc>,
     page: &InventoryPage<'_>,
 ) -> Result<Vec<InventoryPeriod>, ProjectionError> {
-    let (after_env, after_service, after_tenant) =
-        page.after.map_or((None, None, None), |(e, s, t)| (Some(e), Some(s), Some(t)));
-    let rows = sqlx::query_as::<_, InventoryPeriod>(
+    let mut query = QueryBuilder::<Postgres>::new(
         "SELECT environment_id, service_id, tenant_id, deployment_id, version, digest, compute_kind, \
                 configuration_version, replicas, valid_from AS since, valid_to AS until, compute_target, \
-                opened_event_id, closed_event_id \
-           FROM runtime_inventory \
-          WHERE valid @> $1::timestamptz \
-            AND ($2::text IS NULL OR tenant_id = $2) \
-            AND ($3::text IS NULL OR environment_id = $3) \
-            AND tenant_visible(tenant_id, $4::text[]) \
-            AND ($5::text IS NULL OR (environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\") \
-                 > ($5::text COLLATE \"C\", $6::text COLLATE \"C\", $7::text COLLATE \"C\")) \
-          ORDER BY environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\" \
-          LIMIT $8",
-    )
-    .bind(as_of)
-    .bind(page.tenant)
-    .bind(page.environment)
-    .bind(page.scope)
-    .bind(after_env)
-    .bind(after_service)
-    .bind(after_tenant)
-    .bind(page.limit.max(0))
-    .fetch_all(conn)
-    .await?;
-    Ok(rows)
+                opened_event_id, closed_event_id FROM (",
+    );
+    valid_at(&mut query, as_of, page);
+    query.push(") p ORDER BY environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\" LIMIT ");
+    query.push_bind(page.limit.max(0));
+    Ok(query.build_query_as::<InventoryPeriod>().fetch_all(conn).await?)
 }
 
 /// What ran for one workload at one instant, as `runtimeDiff` compares it, with the events
@@ -1098,20 +1080,16 @@ pub async fn runtime_diff(
     to: DateTime<Utc>,
     page: &DiffPage<'_>,
 ) -> Result<Vec<DiffEntry>, ProjectionError> {
-    let (after_env, after_service, after_tenant) =
-        page.after.map_or((None, None, None), |(e, s, t)| (Some(e), Some(s), Some(t)));
-    let rows = sqlx::query_as::<_, DiffSqlRow>(DIFF_SQL)
-        .bind(from)
-        .bind(to)
-        .bind(page.tenant)
-        .bind(page.environment)
-        .bind(page.scope)
-        .bind(after_env)
-        .bind(after_service)
-        .bind(after_tenant)
-        .bind(page.limit.max(0))
-        .fetch_all(conn)
-        .await?;
+    let mut query = QueryBuilder::<Postgres>::new("WITH b AS (");
+    valid_at(&mut query, from, page);
+    query.push("), a AS (");
+    valid_at(&mut query, to, page);
+    query.push(")");
+    query.push(DIFF_SELECT);
+    query.push_bind(to);
+    query.push(DIFF_JOIN);
+    query.push_bind(page.limit.max(0));
+    let rows = query.build_query_as::<DiffSqlRow>().fetch_all(conn).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -1153,22 +1131,43 @@ pub async fn runtime_diff(
         .collect())
 }
 
-/// `runtime_diff`'s statement: the periods valid at each instant (GiST `valid @> t`), joined
-/// by workload; a workload is listed when it ran at only one of the instants or what a user
-/// sees of it differs (see [`WorkloadState::differs_from`]).
-const DIFF_SQL: &str = "\
-WITH b AS (SELECT * FROM runtime_inventory \
-            WHERE valid @> $1::timestamptz \
-              AND ($3::text IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR environment_id = $4) \
-              AND tenant_visible(tenant_id, $5::text[]) \
-              AND ($6::text IS NULL OR (environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\") \
-                   > ($6::text COLLATE \"C\", $7::text COLLATE \"C\", $8::text COLLATE \"C\"))), \
-     a AS (SELECT * FROM runtime_inventory \
-            WHERE valid @> $2::timestamptz \
-              AND ($3::text IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR environment_id = $4) \
-              AND tenant_visible(tenant_id, $5::text[]) \
-              AND ($6::text IS NULL OR (environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\") \
-                   > ($6::text COLLATE \"C\", $7::text COLLATE \"C\", $8::text COLLATE \"C\"))) \
+/// `SELECT` of the periods valid at `at` within `page`'s filters. Only the filters given are
+/// written (no `$n IS NULL OR ...`): a generic plan of an optional filter cannot use it as an
+/// index condition, so it would read every period valid at `at` and filter afterwards, a cost
+/// that grows with the whole inventory instead of the workloads asked for.
+fn valid_at<'a>(query: &mut QueryBuilder<'a, Postgres>, at: DateTime<Utc>, page: &InventoryPage<'a>) {
+    query.push("SELECT * FROM runtime_inventory WHERE valid @> ");
+    query.push_bind(at);
+    query.push("::timestamptz");
+    if let Some(tenant) = page.tenant {
+        query.push(" AND tenant_id = ");
+        query.push_bind(tenant);
+    }
+    if let Some(environment) = page.environment {
+        query.push(" AND environment_id = ");
+        query.push_bind(environment);
+    }
+    if let Some(scope) = page.scope {
+        query.push(" AND tenant_visible(tenant_id, ");
+        query.push_bind(scope);
+        query.push("::text[])");
+    }
+    if let Some((environment, service, tenant)) = page.after {
+        query.push(" AND (environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\") > (");
+        query.push_bind(environment);
+        query.push("::text COLLATE \"C\", ");
+        query.push_bind(service);
+        query.push("::text COLLATE \"C\", ");
+        query.push_bind(tenant);
+        query.push("::text COLLATE \"C\")");
+    }
+}
+
+/// `runtime_diff`'s statement after the two sides (`b` at `from`, `a` at `to`): the workloads
+/// joined; one is listed when it ran at only one of the instants or what a user sees of it
+/// differs (see [`WorkloadState::differs_from`]). Then the bind of `to`, [`DIFF_JOIN`], the
+/// bind of the limit.
+const DIFF_SELECT: &str = " \
 SELECT coalesce(a.environment_id, b.environment_id) AS environment_id, \
        coalesce(a.service_id, b.service_id) AS service_id, \
        coalesce(a.tenant_id, b.tenant_id) AS tenant_id, \
@@ -1187,7 +1186,10 @@ SELECT coalesce(a.environment_id, b.environment_id) AS environment_id, \
               WHERE r.environment_id COLLATE \"C\" = b.environment_id COLLATE \"C\" \
                 AND r.service_id COLLATE \"C\" = b.service_id COLLATE \"C\" \
                 AND r.tenant_id COLLATE \"C\" = b.tenant_id COLLATE \"C\" \
-                AND r.valid_from <= $2::timestamptz \
+                AND r.valid_from <= ";
+
+/// See [`DIFF_SELECT`].
+const DIFF_JOIN: &str = "::timestamptz \
               ORDER BY r.environment_id COLLATE \"C\" DESC, r.service_id COLLATE \"C\" DESC, \
                        r.tenant_id COLLATE \"C\" DESC, r.valid_from DESC LIMIT 1) \
        END AS stopped_event_id \
@@ -1200,4 +1202,4 @@ SELECT coalesce(a.environment_id, b.environment_id) AS environment_id, \
              OR (a.configuration_version, a.replicas) IS DISTINCT FROM (b.configuration_version, b.replicas))) \
  ORDER BY coalesce(a.environment_id, b.environment_id) COLLATE \"C\", \
           coalesce(a.service_id, b.service_id) COLLATE \"C\", coalesce(a.tenant_id, b.tenant_id) COLLATE \"C\" \
- LIMIT $9";
+ LIMIT ";
