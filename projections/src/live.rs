@@ -32,8 +32,8 @@ use commands::log::{LogPosition, RecordedEvent, RECORDED_EVENT_COLUMNS};
 use commands::routes::Routes;
 use commands::store::PgEventStore;
 use domain::catalog::RuntimeDeployment;
-use domain::health::{DriftFinding, RuntimeHealth};
 use domain::envelope::keys;
+use domain::health::{DriftFinding, RuntimeHealth};
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, watch};
@@ -448,11 +448,8 @@ async fn notify_commits(pool: PgPool, mut commits: watch::Receiver<LogPosition>,
             changed = commits.changed() => if changed.is_err() { return },
         }
         let position = *commits.borrow_and_update();
-        if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(position.to_cursor())
-            .execute(&pool)
-            .await
+        if let Err(err) =
+            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(position.to_cursor()).execute(&pool).await
         {
             tracing::debug!(error = %err, "could not notify the other replicas of a commit");
         }

@@ -64,7 +64,8 @@ async fn main() {
     let client = reqwest::Client::new();
     let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     // Instants over the whole timeline (periods start within the first hour, last ~11 h).
-    let instant = |i: usize, salt: u64| t0 + chrono::Duration::seconds(((i as u64 * 7919 + salt * 104_729) % (12 * 3600)) as i64);
+    let instant =
+        |i: usize, salt: u64| t0 + chrono::Duration::seconds(((i as u64 * 7919 + salt * 104_729) % (12 * 3600)) as i64);
 
     let floor = time(samples, |_| {
         let (client, url) = (client.clone(), url_graphql.clone());
@@ -85,8 +86,14 @@ async fn main() {
 
     let selection = "pageInfo { hasNextPage } edges { node { serviceId tenantId change before { version } after { version configurationVersion replicas } changes { field from to event { eventId eventType actor traceId recordedAt } } } }";
     let cases: [(&str, fn(usize) -> Value); 3] = [
-        ("runtimeDiff(from, to, environment, first: 100): 1,000 workloads in scope", |i| json!({ "e": format!("env-{}", i % 10) })),
-        ("runtimeDiff(from, to, tenant, first: 100): 100 workloads in scope", |i| json!({ "tenant": format!("tenant-{}", i % 100) })),
+        (
+            "runtimeDiff(from, to, environment, first: 100): 1,000 workloads in scope",
+            |i| json!({ "e": format!("env-{}", i % 10) }),
+        ),
+        (
+            "runtimeDiff(from, to, tenant, first: 100): 100 workloads in scope",
+            |i| json!({ "tenant": format!("tenant-{}", i % 100) }),
+        ),
         ("runtimeDiff(from, to, first: 100): all 10,000 workloads in scope", |_| json!({})),
     ];
     let mut diff_p99 = Vec::new();
@@ -169,7 +176,8 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn report(label: &str, sorted: &[Duration], baseline: Option<&[Duration]>) {
-    let ratio = baseline.map_or(String::new(), |b| format!(" (p99 {:.2}x the baseline's)", pct(sorted, 0.99) / pct(b, 0.99)));
+    let ratio =
+        baseline.map_or(String::new(), |b| format!(" (p99 {:.2}x the baseline's)", pct(sorted, 0.99) / pct(b, 0.99)));
     println!(
         "{label}: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms{ratio}",
         pct(sorted, 0.5),

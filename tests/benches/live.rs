@@ -41,9 +41,7 @@ async fn gql(client: &reqwest::Client, server: &Server, query: &str, variables: 
 /// A metric's value from the Prometheus exposition.
 async fn metric(client: &reqwest::Client, server: &Server, name: &str) -> f64 {
     let text = client.get(&server.metrics).send().await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
-        .unwrap_or(0.0)
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
 }
 
 /// Opens a subscriber to `environment`'s events; every delivery's latency goes to `latencies`.
@@ -58,7 +56,8 @@ async fn subscriber(
     let init = json!({ "type": "connection_init", "payload": { "x-actor": format!("user:bench-{i}") } });
     socket.send(Message::text(init.to_string())).await.unwrap();
     let query = "subscription($id: ID!) { events(aggregateId: $id) { recordedAt } }";
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "id": environment } } });
+    let subscribe =
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "id": environment } } });
     let mut mine = Vec::new();
     let mut stop = stop;
     let mut subscribed = false;
@@ -118,13 +117,22 @@ async fn main() {
 
     let mut environments = Vec::with_capacity(ENVIRONMENTS);
     for i in 0..ENVIRONMENTS {
-        let data = gql(&client, &server, REQUEST_ENVIRONMENT, json!({ "input": environment_input("bench", &format!("live-{i}"), "DEV") })).await;
+        let data = gql(
+            &client,
+            &server,
+            REQUEST_ENVIRONMENT,
+            json!({ "input": environment_input("bench", &format!("live-{i}"), "DEV") }),
+        )
+        .await;
         environments.push(data["requestEnvironment"]["aggregateId"].as_str().unwrap().to_owned());
     }
 
     let mut results = Vec::new();
     let mut flip = 0u64;
-    println!("{:>11} {:>11} {:>10} {:>10} {:>10} {:>12} {:>10} {:>10}", "subscribers", "deliveries", "writes/s", "p50 ms", "p99 ms", "feed reads/s", "RSS MiB", "peak MiB");
+    println!(
+        "{:>11} {:>11} {:>10} {:>10} {:>10} {:>12} {:>10} {:>10}",
+        "subscribers", "deliveries", "writes/s", "p50 ms", "p99 ms", "feed reads/s", "RSS MiB", "peak MiB"
+    );
     for subscribers in std::iter::once(0).chain(rounds) {
         let latencies = Arc::new(Mutex::new(Vec::new()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -157,7 +165,10 @@ async fn main() {
                     json!({ "id": environment, "t": { "kind": "FUNCTIONS", "name": "burst", "resourceId": "/subscriptions/x/burst" } }),
                 )
             } else {
-                ("mutation($id: ID!) { removeComputeTarget(id: $id, name: \"burst\") { version } }", json!({ "id": environment }))
+                (
+                    "mutation($id: ID!) { removeComputeTarget(id: $id, name: \"burst\") { version } }",
+                    json!({ "id": environment }),
+                )
             };
             gql(&client, &server, query, variables).await;
             flip += 1;
@@ -194,6 +205,10 @@ async fn main() {
         }
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-live.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&json!({ "rounds": results, "rate": rate, "seconds": seconds })).unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json!({ "rounds": results, "rate": rate, "seconds": seconds })).unwrap(),
+    )
+    .unwrap();
     println!("written to {}", path.display());
 }

@@ -58,7 +58,11 @@ async fn a_chain_links_commands_and_a_workers_reaction_from_any_of_its_events() 
     let loose = app.gql(ADD_TARGET, json!({ "id": ids[1], "name": "f2", "o": { "causationId": "ticket-42" } })).await;
     assert!(loose["errors"].is_null(), "{loose}");
 
-    let expected = vec![(0, root.clone(), None), (1, second.clone(), Some(root.clone())), (2, third.clone(), Some(second.clone()))];
+    let expected = vec![
+        (0, root.clone(), None),
+        (1, second.clone(), Some(root.clone())),
+        (2, third.clone(), Some(second.clone())),
+    ];
     for from in [&root, &second, &third] {
         assert_eq!(shape(&chain(&app, json!({ "e": from })).await), expected, "from {from}");
     }

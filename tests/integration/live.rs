@@ -20,9 +20,9 @@ use projections::live::{LiveFeed, CHANNEL};
 use serde_json::{json, Value};
 use sqlx::postgres::PgListener;
 use tests::drive::{deploy, ready_environment, registered_service, start_deployment, succeed};
+use tests::ws_client::{self, send, serve, Socket};
 use tests::{environment_input, TestApp, TestDb, REQUEST_ENVIRONMENT};
 use tokio_tungstenite::tungstenite::Message;
-use tests::ws_client::{self, send, serve, Socket};
 
 /// A graphql-transport-ws client, acknowledged, with one subscription `query` as id "1".
 async fn subscribe(addr: std::net::SocketAddr, query: &str, variables: Value) -> Socket {
@@ -173,7 +173,8 @@ async fn a_stalled_subscriber_holds_no_one_back_and_ends_with_its_resume_cursor(
     assert!(stalled.next().await.is_none(), "the stream ends after the error");
     assert_eq!(delivered, written[..delivered.len()].to_vec(), "what it got is a prefix of the log");
     // Resuming from the cursor delivers the rest, nothing lost and nothing twice.
-    let mut resumed = schema.execute_stream(request().variables(async_graphql::Variables::from_json(json!({ "after": resume }))));
+    let mut resumed =
+        schema.execute_stream(request().variables(async_graphql::Variables::from_json(json!({ "after": resume }))));
     for expected in &written[delivered.len()..] {
         let item = tokio::time::timeout(Duration::from_secs(10), resumed.next()).await.unwrap().unwrap();
         assert!(item.errors.is_empty(), "{:?}", item.errors);
@@ -231,7 +232,9 @@ async fn another_tenants_events_never_reach_a_tenant_scoped_subscriber() {
     let fabrikam = ::commands::RequestContext {
         actor: domain::envelope::Actor::parse("user:fabrikam-operator").unwrap(),
         roles: BTreeSet::from([::commands::Role::TenantOperator]),
-        tenant_scope: ::commands::TenantScope::Only(BTreeSet::from([domain::envelope::TenantId::parse("fabrikam").unwrap()])),
+        tenant_scope: ::commands::TenantScope::Only(BTreeSet::from([
+            domain::envelope::TenantId::parse("fabrikam").unwrap()
+        ])),
         tenant: Some(domain::envelope::TenantId::parse("fabrikam").unwrap()),
         trace_id: domain::envelope::TraceId::from_uuid(uuid::Uuid::new_v4()),
     };
@@ -242,11 +245,10 @@ async fn another_tenants_events_never_reach_a_tenant_scoped_subscriber() {
         feed: app.platform.feed.clone(),
     });
     // Replaying the whole log as fabrikam: none of contoso's aggregates.
-    let request = async_graphql::Request::new(
-        "subscription($after: String) { events(after: $after) { aggregateId tenantId } }",
-    )
-    .variables(async_graphql::Variables::from_json(json!({ "after": LogPosition::START.to_cursor() })))
-    .data(fabrikam);
+    let request =
+        async_graphql::Request::new("subscription($after: String) { events(after: $after) { aggregateId tenantId } }")
+            .variables(async_graphql::Variables::from_json(json!({ "after": LogPosition::START.to_cursor() })))
+            .data(fabrikam);
     let mut stream = schema.execute_stream(request);
     let mut seen = 0;
     while let Ok(Some(item)) = tokio::time::timeout(Duration::from_secs(2), stream.next()).await {

@@ -21,7 +21,11 @@ const CHAIN: &str = "query($e: ID) { causalChain(eventId: $e) { truncated nodes 
 async fn run(app: &TestApp, mutation: &str, variables: Value) -> Value {
     let traceparent = format!("00-{TRACE}-00f067aa0ba902b7-01");
     let response = app
-        .gql_with(&format!("mutation{mutation} {R} }}"), variables, &[("traceparent", &traceparent), ("x-actor", "user:sre")])
+        .gql_with(
+            &format!("mutation{mutation} {R} }}"),
+            variables,
+            &[("traceparent", &traceparent), ("x-actor", "user:sre")],
+        )
         .await;
     assert!(response["errors"].is_null(), "{mutation}: {response}");
     response["data"].as_object().unwrap().values().next().unwrap().clone()
@@ -33,7 +37,12 @@ fn id(result: &Value) -> String {
 
 /// A Ready environment of stage `stage`; returns its id.
 async fn ready(app: &TestApp, name: &str, stage: &str) -> String {
-    let env = id(&run(app, "($i: RequestEnvironmentInput!) { requestEnvironment(input: $i)", json!({ "i": environment_input("shop", name, stage) })).await);
+    let env = id(&run(
+        app,
+        "($i: RequestEnvironmentInput!) { requestEnvironment(input: $i)",
+        json!({ "i": environment_input("shop", name, stage) }),
+    )
+    .await);
     run(app, "($id: ID!) { recordProvisioningStarted(id: $id)", json!({ "id": env })).await;
     run(
         app,
@@ -69,8 +78,12 @@ async fn promote(app: &TestApp, id: &str) -> String {
     let v = json!({ "id": id });
     run(app, "($id: ID!) { beginDeploymentRollout(id: $id)", v.clone()).await;
     run(app, "($id: ID!) { recordDeploymentStepProgress(id: $id, step: 0, percent: 100)", v.clone()).await;
-    run(app, "($id: ID!) { recordHealthGateResult(id: $id, gate: \"availability\", passed: true, observed: 99.9)", v.clone())
-        .await;
+    run(
+        app,
+        "($id: ID!) { recordHealthGateResult(id: $id, gate: \"availability\", passed: true, observed: 99.9)",
+        v.clone(),
+    )
+    .await;
     run(app, "($id: ID!) { promoteDeployment(id: $id)", v).await["events"][0]["eventId"].as_str().unwrap().to_owned()
 }
 
@@ -109,7 +122,8 @@ async fn finding(app: &TestApp, id: &str) -> Value {
 }
 
 async fn deployment(app: &TestApp, id: &str) -> Value {
-    let r = app.gql("query($id: ID!) { deployment(id: $id) { status artifact { version } } }", json!({ "id": id })).await;
+    let r =
+        app.gql("query($id: ID!) { deployment(id: $id) { status artifact { version } } }", json!({ "id": id })).await;
     assert!(r["errors"].is_null(), "{r}");
     r["data"]["deployment"].clone()
 }
@@ -143,7 +157,13 @@ async fn a_version_drift_outside_production_is_remediated_by_itself_with_every_l
     let nodes = chain(&app, &detected_event).await;
     let shape: Vec<(i64, &str, &str)> = nodes
         .iter()
-        .map(|n| (n["depth"].as_i64().unwrap(), n["event"]["eventType"].as_str().unwrap(), n["event"]["actor"].as_str().unwrap()))
+        .map(|n| {
+            (
+                n["depth"].as_i64().unwrap(),
+                n["event"]["eventType"].as_str().unwrap(),
+                n["event"]["actor"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         shape,
@@ -168,7 +188,13 @@ async fn a_version_drift_outside_production_is_remediated_by_itself_with_every_l
     let mut reactions: Vec<(i64, &str, &str)> = nodes
         .iter()
         .filter(|n| n["causedBy"] == success.as_str())
-        .map(|n| (n["depth"].as_i64().unwrap(), n["event"]["eventType"].as_str().unwrap(), n["event"]["actor"].as_str().unwrap()))
+        .map(|n| {
+            (
+                n["depth"].as_i64().unwrap(),
+                n["event"]["eventType"].as_str().unwrap(),
+                n["event"]["actor"].as_str().unwrap(),
+            )
+        })
         .collect();
     reactions.sort();
     assert_eq!(
@@ -220,7 +246,8 @@ async fn in_production_the_finding_waits_for_a_persons_approval_then_the_worker_
             .unwrap();
     assert_eq!(deployments_after.0, deployments_before.0 + 1, "exactly the approved deployment");
     let nodes = chain(&app, approved["events"][0]["eventId"].as_str().unwrap()).await;
-    let started = nodes.iter().find(|n| n["event"]["eventType"] == "DeploymentStarted").expect("the deployment in the chain");
+    let started =
+        nodes.iter().find(|n| n["event"]["eventType"] == "DeploymentStarted").expect("the deployment in the chain");
     assert_eq!(started["event"]["actor"], "worker:drift-remediation");
     assert_eq!(started["causedBy"], approved["events"][0]["eventId"]);
 

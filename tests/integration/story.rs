@@ -339,7 +339,10 @@ pub(crate) async fn release_story(rehearse: bool) {
     ).await);
     story.adopt_reactions().await;
     let remediation = story
-        .query("query($id: ID!) { driftFinding(id: $id) { status remediation { aggregateId } } }", json!({ "id": drift }))
+        .query(
+            "query($id: ID!) { driftFinding(id: $id) { status remediation { aggregateId } } }",
+            json!({ "id": drift }),
+        )
         .await;
     assert_eq!(remediation["driftFinding"]["status"], "REMEDIATING", "{remediation}");
     let v3_id = remediation["driftFinding"]["remediation"]["aggregateId"].as_str().unwrap().to_owned();

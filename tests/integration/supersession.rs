@@ -105,7 +105,10 @@ async fn a_success_supersedes_the_known_good_deployment_it_replaces_once() {
 
     // Reacting to the whole log again changes nothing.
     let before = db.event_count().await;
-    sqlx::query("UPDATE reactor_checkpoints SET transaction_id = '0', global_position = 0").execute(&db.pool).await.unwrap();
+    sqlx::query("UPDATE reactor_checkpoints SET transaction_id = '0', global_position = 0")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     react(&reactor, &db.pool).await;
     assert_eq!(db.event_count().await, before);
     assert_eq!(history(&db.pool, first).await, events);

@@ -23,8 +23,8 @@ use uuid::Uuid;
 pub mod drive;
 pub mod replay;
 pub mod server;
-pub mod ws_client;
 pub mod world;
+pub mod ws_client;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -253,7 +253,11 @@ impl TestApp {
     pub async fn wait_subscribers(&self, n: usize) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while self.platform.feed.subscribers() < n {
-            assert!(tokio::time::Instant::now() < deadline, "{} of {n} subscribers joined", self.platform.feed.subscribers());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {n} subscribers joined",
+                self.platform.feed.subscribers()
+            );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }

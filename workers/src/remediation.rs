@@ -127,7 +127,8 @@ impl RemediationReactor {
         else {
             return Ok(());
         };
-        if action.aggregate_type() != AggregateType::RuntimeDeployment || action.command().as_str() != "StartDeployment" {
+        if action.aggregate_type() != AggregateType::RuntimeDeployment || action.command().as_str() != "StartDeployment"
+        {
             return Ok(());
         }
         let finding = bus.routes().drift_findings.store.load(&event.aggregate_id).await?;
@@ -147,7 +148,8 @@ impl RemediationReactor {
         let (Some(artifact), Some(strategy)) = (good.artifact().cloned(), good.strategy().cloned()) else {
             return Ok(());
         };
-        let gates = HealthGates::new(good.gates().iter().map(|g| g.gate().clone()).collect()).map_err(|e| bad(event, e))?;
+        let gates =
+            HealthGates::new(good.gates().iter().map(|g| g.gate().clone()).collect()).map_err(|e| bad(event, e))?;
         let command = DeploymentCommand::StartDeployment {
             service,
             environment: target.environment(),
