@@ -234,3 +234,62 @@ async fn the_diff_pages_keeps_to_the_callers_tenants_and_is_history_for_the_role
     let refused = app.gql(DIFF, json!({ "from": t0, "to": t1, "after": "not-a-cursor" })).await;
     assert_eq!(error_code(&refused), Some("INVALID_INPUT"), "{refused}");
 }
+
+/// Rows of `runtime_inventory` read so far (by index and by sequential scans), once this
+/// backend's counters are flushed.
+async fn inventory_reads(conn: &mut sqlx::PgConnection) -> (i64, i64) {
+    sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut *conn).await.unwrap();
+    // Counters are flushed when the backend goes idle; a new statement reads them after.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    sqlx::query("SELECT pg_stat_clear_snapshot()").execute(&mut *conn).await.unwrap();
+    sqlx::query_as(
+        "SELECT coalesce(idx_tup_fetch, 0), seq_tup_read FROM pg_stat_user_tables WHERE relname = 'runtime_inventory'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap()
+}
+
+/// The rule: a diff or an inventory page of one environment (or tenant) reads the periods of
+/// that environment (tenant) valid at its instants, not every period valid then, also with
+/// the generic plans the server's connections use (`force_generic_plan`, as `serve` sets it).
+#[tokio::test]
+async fn a_scoped_diff_reads_its_scope_only_with_generic_plans() {
+    let db = TestDb::new().await;
+    // 20 environments x 200 services x 3 one-hour periods, for 20 tenants.
+    sqlx::query(
+        "INSERT INTO runtime_inventory (opened_position, service_id, environment_id, tenant_id, deployment_id, version, \
+                digest, valid_from, valid_to) \
+         SELECT s * 10 + v, 'svc-' || s, 'env-' || (s % 20), 'tenant-' || (s % 20), 'dep-' || s || '-' || v, '1.' || v, \
+                'sha256:' || s, timestamptz '2026-01-01' + (v || ' hours')::interval, \
+                CASE WHEN v < 2 THEN timestamptz '2026-01-01' + ((v + 1) || ' hours')::interval END \
+           FROM generate_series(0, 3999) s, generate_series(0, 2) v",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE runtime_inventory").execute(&db.pool).await.unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await.unwrap();
+    let (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
+        ("2026-01-01T00:30:00Z".parse().unwrap(), "2026-01-01T02:30:00Z".parse().unwrap());
+    let calls = 6;
+    let before = inventory_reads(&mut conn).await;
+    for _ in 0..calls {
+        let env =
+            projections::inventory::InventoryPage { environment: Some("env-3"), limit: 1000, ..Default::default() };
+        let diff = projections::inventory::runtime_diff(&mut conn, from, to, &env).await.unwrap();
+        assert_eq!(diff.len(), 200, "every service of env-3 changed version");
+        let tenant =
+            projections::inventory::InventoryPage { tenant: Some("tenant-3"), limit: 1000, ..Default::default() };
+        assert_eq!(projections::inventory::runtime_diff(&mut conn, from, to, &tenant).await.unwrap().len(), 200);
+        let page = projections::inventory::inventory_page(&mut conn, to, &env).await.unwrap();
+        assert_eq!(page.len(), 200);
+    }
+    let after = inventory_reads(&mut conn).await;
+    let (fetched, scanned) = (after.0 - before.0, after.1 - before.1);
+    // Per call: 200 periods at each of two instants for each diff, 200 for the page.
+    let scope = calls * (2 * 200 + 2 * 200 + 200);
+    assert_eq!(scanned, 0, "no sequential scan of the inventory");
+    assert!(fetched <= 2 * scope, "{fetched} periods read for {scope} in scope (4,000 are valid at each instant)");
+}
