@@ -38,7 +38,8 @@ pub fn read_class(operation: OperationType, field: &str, history_arguments: bool
         (OperationType::Subscription, "healthChanged" | "driftDetected" | "deploymentProgress") => Read::Tenant,
         (
             OperationType::Query,
-            "environment" | "environments" | "service" | "serviceCatalog" | "runtimeInventory" | "projections",
+            "environment" | "environments" | "service" | "serviceCatalog" | "runtimeInventory" | "projections"
+            | "workers",
         ) => Read::Catalog,
         (
             OperationType::Query,

@@ -41,6 +41,7 @@ pub mod query;
 pub mod request_context;
 pub mod subscription;
 pub mod types;
+pub mod worker_status;
 pub mod ws;
 
 use async_graphql::Schema;
@@ -69,6 +70,8 @@ pub struct ApiState {
     pub runners: std::sync::Arc<Vec<projections::ProjectionRunner>>,
     /// This replica's live feed, which subscriptions join.
     pub feed: projections::live::LiveFeed,
+    /// The workers (control loops) this replica runs, for their status.
+    pub reactors: std::sync::Arc<Vec<workers::ReactorRunner>>,
 }
 
 /// Builds the schema with its limits and introspection on.

@@ -18,6 +18,7 @@ pub struct QueryRoot(
     crate::causal::CausalQuery,
     crate::diff::DiffQuery,
     crate::projection_status::ProjectionQuery,
+    crate::worker_status::WorkerQuery,
     crate::contexts::environments::EnvironmentQuery,
     crate::contexts::catalog::CatalogQuery,
     crate::contexts::configuration::ConfigurationQuery,

@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// API's listener so metrics are not served to API callers).
     #[arg(long, env = "APP_OPS_LISTEN", default_value = "127.0.0.1:9464")]
     pub ops_listen: SocketAddr,
+    /// Workers (control loops) not to run in this replica, comma-separated names
+    /// (`supersession`, `drift-remediation`); every other worker runs.
+    #[arg(long, env = "APP_WORKERS_OFF", value_delimiter = ',')]
+    pub workers_off: Vec<String>,
     /// Who callers are.
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -93,7 +93,8 @@ async fn serve(
     pool: PgPool,
     signalled: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let platform = Platform::new(pool);
+    let mut platform = Platform::new(pool);
+    platform.switch_off_workers(&args.workers_off).map_err(|e| anyhow::anyhow!("APP_WORKERS_OFF: {e}"))?;
     let (stop, shutdown) = watch::channel(false);
     let mut runners = platform.start_projections(shutdown.clone()).await.context("starting the projections")?;
     runners.extend(platform.start_reactors(shutdown.clone()).await.context("starting the reactors")?);

@@ -72,7 +72,20 @@ impl Platform {
             pool: self.pool.clone(),
             runners: Arc::new(self.runners.clone()),
             feed: self.feed.clone(),
+            reactors: Arc::new(self.reactors.clone()),
         }
+    }
+
+    /// Leaves the workers named in `names` out of this replica (configuration: a loop may be
+    /// switched off, e.g. while an incident is investigated). An unknown name is an error, so a
+    /// typo never leaves a loop running that was meant to be off.
+    pub fn switch_off_workers(&mut self, names: &[String]) -> Result<(), String> {
+        let known: Vec<&str> = self.reactors.iter().map(|r| r.name()).collect();
+        if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+            return Err(format!("no worker is called {unknown:?}; the workers are {}", known.join(", ")));
+        }
+        self.reactors.retain(|r| !names.iter().any(|n| n == r.name()));
+        Ok(())
     }
 
     /// The operations listener's routes: `/healthz` (the process answers), `/readyz`

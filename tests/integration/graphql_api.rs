@@ -463,6 +463,7 @@ async fn the_log_subscription_streams_new_events() {
         pool: db.pool.clone(),
         runners: std::sync::Arc::new(app.platform.runners.clone()),
         feed: app.platform.feed.clone(),
+        reactors: Default::default(),
     });
     let request = async_graphql::Request::new(
         "subscription { logEvents(aggregateType: \"RuntimeEnvironment\") { eventType aggregateId } }",

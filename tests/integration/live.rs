@@ -131,6 +131,7 @@ async fn a_stalled_subscriber_holds_no_one_back_and_ends_with_its_resume_cursor(
         pool: db.pool.clone(),
         runners: Arc::new(app.platform.runners.clone()),
         feed: feed.clone(),
+        reactors: Default::default(),
     });
     let request = || {
         async_graphql::Request::new(
@@ -243,6 +244,7 @@ async fn another_tenants_events_never_reach_a_tenant_scoped_subscriber() {
         pool: db.pool.clone(),
         runners: Arc::new(app.platform.runners.clone()),
         feed: app.platform.feed.clone(),
+        reactors: Default::default(),
     });
     // Replaying the whole log as fabrikam: none of contoso's aggregates.
     let request =

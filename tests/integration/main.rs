@@ -26,4 +26,5 @@ mod schema_sdl;
 mod store;
 mod story;
 mod supersession;
+mod worker_status;
 mod ws_protocol;

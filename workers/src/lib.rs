@@ -11,6 +11,6 @@ pub mod remediation;
 pub mod supersession;
 
 pub use error::ReactorError;
-pub use reactor::{Reactor, ReactorRunner};
+pub use reactor::{Reactor, ReactorRunner, ReactorStatus};
 pub use remediation::RemediationReactor;
 pub use supersession::SupersessionReactor;

@@ -12,10 +12,12 @@
 //! transaction writes only the checkpoint, at its end, so it holds no transaction id while the
 //! reactions commit, and the log readers' horizon is not held back by it.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use commands::log::{LogPosition, RecordedEvent};
 use commands::CommandBus;
 use projections::pace::Pace;
@@ -51,12 +53,85 @@ pub struct ReactorRunner {
     bus: CommandBus,
     reactor: Arc<dyn Reactor>,
     batch_size: i64,
+    /// This replica's name, recorded with the checkpoints it moves.
+    replica: Arc<str>,
+    /// Unix milliseconds of this replica's last round that held the reactor's lock (0: none).
+    last_round: Arc<AtomicI64>,
+}
+
+/// Where one reactor stands, for GraphQL and operators.
+#[derive(Debug, Clone)]
+pub struct ReactorStatus {
+    /// The reactor's name.
+    pub name: String,
+    /// Every wanted event up to here was reacted to.
+    pub checkpoint: LogPosition,
+    /// Events reacted to, all replicas together.
+    pub events_handled: i64,
+    /// Committed events past the checkpoint (of any type: the reactor may want none of them).
+    pub lag_events: i64,
+    /// Age of the oldest of them, in milliseconds.
+    pub lag_ms: i64,
+    /// Failed rounds, all replicas together.
+    pub errors: i64,
+    /// The last failure's message and time.
+    pub last_error: Option<(String, DateTime<Utc>)>,
+    /// The replica that moved the checkpoint last, and when.
+    pub last_moved_by: Option<(String, DateTime<Utc>)>,
+    /// This replica's last round that held the lock.
+    pub last_round_here: Option<DateTime<Utc>>,
+}
+
+/// This process's replica name: `$HOSTNAME` (a pod's name) and the process id.
+pub fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".to_owned());
+    format!("{host}:{}", std::process::id())
 }
 
 impl ReactorRunner {
     /// A runner for `reactor`, reacting through `bus`, its checkpoint in `pool`.
     pub fn new(pool: PgPool, bus: CommandBus, reactor: Arc<dyn Reactor>) -> Self {
-        Self { pool, bus, reactor, batch_size: 100 }
+        Self {
+            pool,
+            bus,
+            reactor,
+            batch_size: 100,
+            replica: replica_name().into(),
+            last_round: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    /// Where the reactor stands: checkpoint, lag, failures, and who moved it last.
+    pub async fn status(&self) -> Result<ReactorStatus, ReactorError> {
+        type Row = (i64, i64, i64, i64, Option<String>, Option<DateTime<Utc>>, Option<String>, DateTime<Utc>);
+        let mut conn = self.pool.acquire().await?;
+        let (xid, pos, handled, errors, last_error, last_error_at, replica, updated_at): Row = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, global_position, events_handled, errors, last_error, last_error_at, \
+                    last_replica, updated_at FROM reactor_checkpoints WHERE reactor = $1",
+        )
+        .bind(self.name())
+        .fetch_one(&mut *conn)
+        .await?;
+        let (lag_events, lag_ms): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), COALESCE((extract(epoch FROM now() - min(recorded_at)) * 1000)::bigint, 0) \
+               FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
+        )
+        .bind(xid.to_string())
+        .bind(pos)
+        .fetch_one(&mut *conn)
+        .await?;
+        let round = self.last_round.load(Ordering::Relaxed);
+        Ok(ReactorStatus {
+            name: self.name().to_owned(),
+            checkpoint: LogPosition { transaction_id: xid, global_position: pos },
+            events_handled: handled,
+            lag_events,
+            lag_ms: lag_ms.max(0),
+            errors,
+            last_error: last_error.zip(last_error_at),
+            last_moved_by: replica.map(|r| (r, updated_at)),
+            last_round_here: (round > 0).then(|| DateTime::from_timestamp_millis(round)).flatten(),
+        })
     }
 
     /// The reactor's name.
@@ -105,6 +180,10 @@ impl ReactorRunner {
         if !held {
             return Ok(0);
         }
+        let now = Utc::now();
+        self.last_round.store(now.timestamp_millis(), Ordering::Relaxed);
+        metrics::gauge!("reactor_last_round_timestamp_seconds", "reactor" => self.name())
+            .set(now.timestamp_millis() as f64 / 1000.0);
         let (xid, pos): (i64, i64) = sqlx::query_as(
             "SELECT transaction_id::text::bigint, global_position FROM reactor_checkpoints WHERE reactor = $1",
         )
@@ -134,18 +213,35 @@ impl ReactorRunner {
         if reached > after {
             sqlx::query(
                 "UPDATE reactor_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, \
-                    events_handled = events_handled + $4, updated_at = now() WHERE reactor = $1",
+                    events_handled = events_handled + $4, updated_at = now(), last_replica = $5 WHERE reactor = $1",
             )
             .bind(self.name())
             .bind(reached.transaction_id.to_string())
             .bind(reached.global_position)
             .bind(handled as i64)
+            .bind(&*self.replica)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
+        metrics::counter!("reactor_events_total", "reactor" => self.name()).increment(handled as u64);
         match failure {
-            Some(err) => Err(err),
+            Some(err) => {
+                metrics::counter!("reactor_errors_total", "reactor" => self.name()).increment(1);
+                // Counted for every replica to see; the retry does not wait for it.
+                let recorded = sqlx::query(
+                    "UPDATE reactor_checkpoints SET errors = errors + 1, last_error = $2, last_error_at = now() \
+                      WHERE reactor = $1",
+                )
+                .bind(self.name())
+                .bind(err.to_string())
+                .execute(&self.pool)
+                .await;
+                if let Err(e) = recorded {
+                    tracing::warn!(reactor = self.name(), error = %e, "could not record a reaction's failure");
+                }
+                Err(err)
+            }
             None => Ok(handled),
         }
     }

@@ -1,0 +1,72 @@
+//! The `workers` query: where each control loop of this replica stands (its checkpoint in the
+//! log, its lag, its failures, which replica moved it last and when this one last ran it).
+//! The same figures go to `/metrics` (`reactor_events_total`, `reactor_errors_total`,
+//! `reactor_last_round_timestamp_seconds`).
+
+use async_graphql::{Context, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::error::{ApiError, IntoGraphql};
+use crate::query::request;
+use crate::ApiState;
+
+/// Where one worker stands.
+#[derive(SimpleObject)]
+pub struct WorkerStatus {
+    /// The worker's name; it acts as `worker:<name>`.
+    pub name: String,
+    /// Log cursor up to which every event it wants was answered.
+    pub checkpoint: String,
+    /// Events answered, all replicas together.
+    pub events_handled: i64,
+    /// Committed events past its checkpoint (of any type; it may want none of them).
+    pub lag_events: i64,
+    /// Age of the oldest of them, in milliseconds.
+    pub lag_ms: i64,
+    /// Failed rounds, all replicas together (each is retried).
+    pub errors: i64,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+    /// When it failed last.
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// The replica (`host:pid`) that moved the checkpoint last: the one holding the worker's
+    /// lock then.
+    pub last_moved_by: Option<String>,
+    /// When the checkpoint moved last.
+    pub last_moved_at: Option<DateTime<Utc>>,
+    /// This replica's last round that held the worker's lock.
+    pub last_round_here: Option<DateTime<Utc>>,
+}
+
+/// The `workers` query.
+#[derive(Default)]
+pub struct WorkerQuery;
+
+#[Object]
+impl WorkerQuery {
+    /// Every worker this replica runs (those switched off with `APP_WORKERS_OFF` are absent).
+    async fn workers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WorkerStatus>> {
+        let req = request(ctx)?;
+        let state = ctx.data_unchecked::<ApiState>();
+        let mut out = Vec::with_capacity(state.reactors.len());
+        for reactor in state.reactors.iter() {
+            let s = reactor.status().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
+            let (last_error, last_error_at) = s.last_error.map_or((None, None), |(m, t)| (Some(m), Some(t)));
+            let (last_moved_by, last_moved_at) = s.last_moved_by.map_or((None, None), |(r, t)| (Some(r), Some(t)));
+            out.push(WorkerStatus {
+                name: s.name,
+                checkpoint: s.checkpoint.to_cursor(),
+                events_handled: s.events_handled,
+                lag_events: s.lag_events,
+                lag_ms: s.lag_ms,
+                errors: s.errors,
+                last_error,
+                last_error_at,
+                last_moved_by,
+                last_moved_at,
+                last_round_here: s.last_round_here,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,70 @@
+//! The control loops report where they stand, in GraphQL (`workers`) and `/metrics`: their
+//! checkpoint, lag, failures (counted, with the last message) and which replica moved them
+//! last; and a loop can be switched off by name (an unknown name is refused).
+
+use serde_json::json;
+use tests::{TestApp, TestDb};
+
+const WORKERS: &str =
+    "{ workers { name checkpoint eventsHandled lagEvents errors lastError lastErrorAt lastMovedBy lastRoundHere } }";
+
+#[tokio::test]
+async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off() {
+    let db = TestDb::new().await;
+    let app = TestApp::start(db.pool.clone()).await;
+    let env = tests::drive::ready_environment(app.bus(), "dev1").await;
+    let service =
+        tests::drive::registered_service(app.bus(), "api", domain::environments::ComputeTargetKind::Aks).await;
+    let v1 =
+        tests::drive::deploy(app.bus(), tests::drive::start_deployment(service, env, None, "1.0.0")).await.unwrap();
+    tests::drive::succeed(app.bus(), v1).await;
+    app.settle().await;
+
+    let status = app.gql(WORKERS, json!({})).await;
+    assert!(status["errors"].is_null(), "{status}");
+    let workers = status["data"]["workers"].as_array().unwrap();
+    let names: Vec<&str> = workers.iter().map(|w| w["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["supersession", "drift-remediation"]);
+    for w in workers {
+        assert!(w["eventsHandled"].as_i64().unwrap() >= 1, "each answered the success: {w}");
+        assert_eq!((w["lagEvents"].as_i64(), w["errors"].as_i64()), (Some(0), Some(0)), "{w}");
+        assert_eq!(w["lastMovedBy"], workers::reactor::replica_name().as_str());
+        assert!(!w["lastRoundHere"].is_null());
+    }
+
+    // A success whose payload does not decode: the supersession worker (which reads it)
+    // fails on it, counts it, says why, and stays before it (it retries; nothing after it is
+    // skipped). The remediation worker reads a success only when a remediation started its
+    // deployment, so it passes.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('RuntimeDeployment', $1, 99, 'DeploymentSucceeded', '1.0', '{\"garbled\": true}', \
+                 jsonb_build_object('event_id', gen_random_uuid()))",
+    )
+    .bind(v1.to_string())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let outcomes: Vec<(&str, bool)> = futures::future::join_all(
+        app.platform.reactors.iter().map(|r| async move { (r.name(), r.catch_up().await.is_ok()) }),
+    )
+    .await;
+    assert_eq!(outcomes, [("supersession", false), ("drift-remediation", true)]);
+    let status = app.gql(WORKERS, json!({})).await;
+    let supersession = &status["data"]["workers"][0];
+    assert!(supersession["errors"].as_i64().unwrap() >= 1, "{supersession}");
+    assert!(supersession["lastError"].as_str().unwrap().contains("could not be decoded"), "{supersession}");
+    assert!(supersession["lagEvents"].as_i64().unwrap() >= 1, "the garbled event is still ahead: {supersession}");
+    assert_eq!(status["data"]["workers"][1]["errors"], 0);
+    let (_, metrics) = app.get_ops("/metrics").await;
+    assert!(metrics.contains("reactor_errors_total{reactor=\"supersession\"}"), "{metrics}");
+    assert!(metrics.contains("reactor_events_total{reactor=\"supersession\"}"));
+
+    // Switched off by name; an unknown name is refused with the known ones.
+    let mut platform = infra::server::Platform::new(db.pool.clone());
+    let refused = platform.switch_off_workers(&["drift-remediaton".to_owned()]).unwrap_err();
+    assert!(refused.contains("supersession, drift-remediation"), "{refused}");
+    platform.switch_off_workers(&["drift-remediation".to_owned()]).unwrap();
+    let left: Vec<&str> = platform.reactors.iter().map(|r| r.name()).collect();
+    assert_eq!(left, ["supersession"]);
+}
