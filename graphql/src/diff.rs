@@ -18,12 +18,11 @@ use domain::envelope::keys;
 use projections::inventory::{DiffEntry, InventoryPage, WorkloadState};
 use uuid::Uuid;
 
-use crate::contexts::read_models::db;
+use crate::contexts::read_models::{db, workload_page, WorkloadPage};
 use crate::error::{ApiError, IntoGraphql};
 use crate::projection_status::await_position;
-use crate::query::{decode_after, request};
+use crate::query::request;
 use crate::types::environment::ComputeTargetKind;
-use crate::types::page_size;
 use crate::types::read_models::{stored, KeyCursor};
 use crate::types::Event;
 use crate::ApiState;
@@ -201,18 +200,10 @@ impl DiffQuery {
         await_position(ctx, "inventory", min_position.as_deref()).await?;
         let req = request(ctx)?;
         let state = ctx.data_unchecked::<ApiState>();
-        let limit = page_size(first).gql()?;
-        let after = decode_after::<KeyCursor>(after).gql()?;
-        let after_key = match &after {
-            None => None,
-            Some(KeyCursor(k)) if k.len() == 3 => Some((k[0].clone(), k[1].clone(), k[2].clone())),
-            Some(_) => return Err(ApiError::InvalidInput("malformed cursor".into())).gql(),
+        let Some(WorkloadPage { limit, after, after_key }) = workload_page(req, tenant_id.as_deref(), first, after)?
+        else {
+            return Ok(Connection::new(false, false));
         };
-        if let Some(t) = tenant_id.as_deref() {
-            if !req.can_see(Some(t).filter(|t| !t.is_empty())) {
-                return Ok(Connection::new(after.is_some(), false));
-            }
-        }
         let scope = req.tenant_filter();
         let mut conn = state.pool.acquire().await.map_err(db(req))?;
         let entries = projections::inventory::runtime_diff(

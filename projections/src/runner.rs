@@ -375,21 +375,15 @@ impl ProjectionRunner {
         .bind(self.projector.name())
         .fetch_one(&mut *conn)
         .await?;
-        let (lag, lag_ms): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), COALESCE((extract(epoch FROM now() - min(recorded_at)) * 1000)::bigint, 0) \
-               FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
-        )
-        .bind(xid.to_string())
-        .bind(pos)
-        .fetch_one(&mut *conn)
-        .await?;
+        let checkpoint = LogPosition { transaction_id: xid, global_position: pos };
+        let (lag, lag_ms) = crate::reader::lag_after(&mut conn, checkpoint).await?;
         Ok(ProjectionStatus {
             name: self.projector.name().to_owned(),
             version,
-            checkpoint: LogPosition { transaction_id: xid, global_position: pos },
+            checkpoint,
             events_applied: applied,
             lag_events: lag,
-            lag_ms: lag_ms.max(0),
+            lag_ms,
         })
     }
 

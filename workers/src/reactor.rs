@@ -112,21 +112,15 @@ impl ReactorRunner {
         .bind(self.name())
         .fetch_one(&mut *conn)
         .await?;
-        let (lag_events, lag_ms): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), COALESCE((extract(epoch FROM now() - min(recorded_at)) * 1000)::bigint, 0) \
-               FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
-        )
-        .bind(xid.to_string())
-        .bind(pos)
-        .fetch_one(&mut *conn)
-        .await?;
+        let checkpoint = LogPosition { transaction_id: xid, global_position: pos };
+        let (lag_events, lag_ms) = reader::lag_after(&mut conn, checkpoint).await?;
         let round = self.last_round.load(Ordering::Relaxed);
         Ok(ReactorStatus {
             name: self.name().to_owned(),
-            checkpoint: LogPosition { transaction_id: xid, global_position: pos },
+            checkpoint,
             events_handled: handled,
             lag_events,
-            lag_ms: lag_ms.max(0),
+            lag_ms,
             errors,
             last_error: last_error.zip(last_error_at),
             last_moved_by: replica.map(|r| (r, updated_at)),

@@ -231,6 +231,37 @@ impl InventoryEntry {
     }
 }
 
+/// The paging arguments of a list of workloads (`runtimeInventory`, `runtimeDiff`), parsed.
+pub(crate) struct WorkloadPage {
+    /// Rows per page.
+    pub limit: usize,
+    /// The cursor given.
+    pub after: Option<KeyCursor>,
+    /// Its (environment, service, tenant) key.
+    pub after_key: Option<(String, String, String)>,
+}
+
+/// Parses `first` and `after` (an (environment, service, tenant) cursor); `None` when the
+/// caller asks for a tenant it may not see (an empty page, as for any row it cannot see).
+pub(crate) fn workload_page(
+    req: &RequestContext,
+    tenant_id: Option<&str>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<Option<WorkloadPage>> {
+    let limit = page_size(first).gql()?;
+    let after = decode_after::<KeyCursor>(after).gql()?;
+    let after_key = match &after {
+        None => None,
+        Some(KeyCursor(k)) if k.len() == 3 => Some((k[0].clone(), k[1].clone(), k[2].clone())),
+        Some(_) => return Err(ApiError::InvalidInput("malformed cursor".into())).gql(),
+    };
+    if tenant_id.is_some_and(|t| !visible(req, Some(t))) {
+        return Ok(None);
+    }
+    Ok(Some(WorkloadPage { limit, after, after_key }))
+}
+
 /// Whether a read-model row of `tenant` (`""` or none: shared) is visible to `req`: the
 /// tenant rule of [`RequestContext::can_see`], the same as SQL's `tenant_visible`.
 fn visible(req: &RequestContext, tenant: Option<&str>) -> bool {
@@ -362,18 +393,10 @@ impl ReadModelQuery {
         await_position(ctx, "inventory", min_position.as_deref()).await?;
         let req = request(ctx)?;
         let state = ctx.data_unchecked::<ApiState>();
-        let limit = page_size(first).gql()?;
-        let after = decode_after::<KeyCursor>(after).gql()?;
-        let after_key = match &after {
-            None => None,
-            Some(KeyCursor(k)) if k.len() == 3 => Some((k[0].clone(), k[1].clone(), k[2].clone())),
-            Some(_) => return Err(ApiError::InvalidInput("malformed cursor".into())).gql(),
+        let Some(WorkloadPage { limit, after, after_key }) = workload_page(req, tenant_id.as_deref(), first, after)?
+        else {
+            return Ok(Connection::new(false, false));
         };
-        if let Some(t) = tenant_id.as_deref() {
-            if !visible(req, Some(t)) {
-                return Ok(Connection::new(after.is_some(), false));
-            }
-        }
         let as_of = as_of.unwrap_or_else(Utc::now);
         let scope = req.tenant_filter();
         let mut conn = state.pool.acquire().await.map_err(db(req))?;
