@@ -94,7 +94,7 @@ async fn serve(
     signalled: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut platform = Platform::new(pool);
-    platform.switch_off_workers(&args.workers_off).map_err(|e| anyhow::anyhow!("APP_WORKERS_OFF: {e}"))?;
+    platform.switch_off_workers(&args.workers_off).context("APP_WORKERS_OFF")?;
     let (stop, shutdown) = watch::channel(false);
     let mut runners = platform.start_projections(shutdown.clone()).await.context("starting the projections")?;
     runners.extend(platform.start_reactors(shutdown.clone()).await.context("starting the reactors")?);

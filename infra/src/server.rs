@@ -32,6 +32,16 @@ pub struct Platform {
     pub feed: LiveFeed,
 }
 
+/// A worker named in configuration that this platform does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("no worker is called {name:?}; the workers are {known}")]
+pub struct UnknownWorker {
+    /// The name given.
+    pub name: String,
+    /// The workers there are, comma-separated.
+    pub known: String,
+}
+
 impl Platform {
     /// Wires the bus, every projection and every reactor over `pool`.
     pub fn new(pool: PgPool) -> Self {
@@ -79,10 +89,10 @@ impl Platform {
     /// Leaves the workers named in `names` out of this replica (configuration: a loop may be
     /// switched off, e.g. while an incident is investigated). An unknown name is an error, so a
     /// typo never leaves a loop running that was meant to be off.
-    pub fn switch_off_workers(&mut self, names: &[String]) -> Result<(), String> {
+    pub fn switch_off_workers(&mut self, names: &[String]) -> Result<(), UnknownWorker> {
         let known: Vec<&str> = self.reactors.iter().map(|r| r.name()).collect();
         if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
-            return Err(format!("no worker is called {unknown:?}; the workers are {}", known.join(", ")));
+            return Err(UnknownWorker { name: unknown.clone(), known: known.join(", ") });
         }
         self.reactors.retain(|r| !names.iter().any(|n| n == r.name()));
         Ok(())

@@ -62,7 +62,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
 
     // Switched off by name; an unknown name is refused with the known ones.
     let mut platform = infra::server::Platform::new(db.pool.clone());
-    let refused = platform.switch_off_workers(&["drift-remediaton".to_owned()]).unwrap_err();
+    let refused = platform.switch_off_workers(&["drift-remediaton".to_owned()]).unwrap_err().to_string();
     assert!(refused.contains("supersession, drift-remediation"), "{refused}");
     platform.switch_off_workers(&["drift-remediation".to_owned()]).unwrap();
     let left: Vec<&str> = platform.reactors.iter().map(|r| r.name()).collect();
