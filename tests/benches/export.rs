@@ -29,7 +29,6 @@ use domain::environments::*;
 use futures::StreamExt;
 use infra::server::Platform;
 use sqlx::{Connection, PgConnection};
-use uuid::Uuid;
 
 const FROM: &str = "2020-01-01T00:00:00Z";
 
@@ -101,13 +100,9 @@ async fn copy(conn: &mut PgConnection, format: &str, payload: bool) -> Figures {
 async fn main() {
     let target: i64 = std::env::var("BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(300_000);
     let timeout: u64 = std::env::var("BENCH_TIMEOUT_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
-    let admin = tests::admin_url().await;
-    let name = format!("rtp_bench_{}", Uuid::new_v4().simple());
-    let mut admin_conn = PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin_conn).await.unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    let pool = infra::database::connect(&url, 8).await.unwrap();
-    infra::database::migrate(&pool).await.unwrap();
+    // A database of its own, dropped at the end (kept if the bench panics).
+    let db = tests::TestDb::with_connections(8).await;
+    let (pool, url) = (db.pool.clone(), db.url.clone());
 
     // One real lifecycle (4 events), then copies of it under fresh ids, in chunks so no
     // transaction gets huge (and the log has many transactions, as a real one has).
@@ -201,5 +196,4 @@ async fn main() {
     }
 
     pool.close().await;
-    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin_conn).await;
 }

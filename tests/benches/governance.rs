@@ -24,8 +24,7 @@ use chrono::{DateTime, Utc};
 use infra::server::Platform;
 use projections::inventory::InventoryPage;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection, PgPool};
-use uuid::Uuid;
+use sqlx::PgPool;
 
 const WORKLOADS: i64 = 10_000;
 const PERIODS: i64 = 10;
@@ -33,13 +32,9 @@ const PERIODS: i64 = 10;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let samples: usize = std::env::var("BENCH_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
-    let admin = tests::admin_url().await;
-    let name = format!("rtp_bench_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    let pool = infra::database::connect(&url, 8).await.unwrap();
-    infra::database::migrate(&pool).await.unwrap();
+    // A database of its own, dropped at the end (kept if the bench panics).
+    let db = tests::TestDb::with_connections(8).await;
+    let pool = db.pool.clone();
 
     // The server first (its projectors start on an empty log), then the data.
     let platform = Platform::new(pool.clone());
@@ -140,8 +135,6 @@ async fn main() {
     );
     drop(conn);
     pool.close().await;
-    let mut conn = PgConnection::connect(&admin).await.unwrap();
-    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await;
 }
 
 async fn post(client: &reqwest::Client, url: &str, query: &str, variables: Value) -> Value {

@@ -18,9 +18,8 @@ use std::time::Instant;
 use ::commands::{CommandBus, CommandOptions};
 use chrono::Utc;
 use domain::environments::*;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use tests::drive::measure;
-use uuid::Uuid;
 
 fn flip(i: u64) -> EnvironmentCommand {
     if i.is_multiple_of(2) {
@@ -115,13 +114,9 @@ async fn main() {
     let clients: usize = std::env::var("BENCH_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
     let aggregates: i64 = std::env::var("BENCH_AGGREGATES").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     infra::telemetry::init_tracing(std::io::sink);
-    let admin = tests::admin_url().await;
-    let name = format!("rtp_bench_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    let pool = infra::database::connect(&url, 32).await.unwrap();
-    infra::database::migrate(&pool).await.unwrap();
+    // A database of its own, dropped at the end (kept if the bench panics).
+    let db = tests::TestDb::with_connections(32).await;
+    let (pool, name) = (db.pool.clone(), db.name.clone());
     println!("growth: {clients} clients, {seconds}s per phase, database {name}");
 
     let bus = CommandBus::new(pool.clone());
@@ -153,5 +148,4 @@ async fn main() {
     );
 
     pool.close().await;
-    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await;
 }

@@ -17,19 +17,13 @@ use ::commands::{CommandBus, CommandOptions};
 use chrono::Utc;
 use domain::environments::*;
 use infra::server::Platform;
-use sqlx::{Connection, PgConnection};
-use uuid::Uuid;
 
 #[tokio::main]
 async fn main() {
     let target: i64 = std::env::var("BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
-    let admin = tests::admin_url().await;
-    let name = format!("rtp_bench_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    let pool = infra::database::connect(&url, 8).await.unwrap();
-    infra::database::migrate(&pool).await.unwrap();
+    // A database of its own, dropped at the end (kept if the bench panics).
+    let db = tests::TestDb::with_connections(8).await;
+    let pool = db.pool.clone();
 
     // One real lifecycle: 4 events.
     let bus = CommandBus::new(pool.clone());
@@ -74,7 +68,6 @@ async fn main() {
     }
     if !(only.is_empty() || only == "rebuild") {
         pool.close().await;
-        let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await;
         return;
     }
     let platform = Platform::new(pool.clone());
@@ -112,7 +105,6 @@ async fn main() {
         );
     }
     pool.close().await;
-    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await;
 }
 
 /// Seeds 100,000 inventory rows (10,000 services x 10 versions, one hour each) and times

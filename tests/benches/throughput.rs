@@ -25,7 +25,6 @@ use cqrs_es::CqrsFramework;
 use domain::environments::*;
 use infra::server::Platform;
 use postgres_es::PostgresEventRepository;
-use sqlx::{Connection, PgConnection, PgPool};
 use tests::drive::measure;
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -62,20 +61,16 @@ fn pgbench(url: &str, clients: usize, seconds: f64) -> Option<f64> {
     text.lines().find(|l| l.starts_with("tps = "))?.split_whitespace().nth(2)?.parse().ok()
 }
 
-async fn fresh_database(admin: &str) -> (String, String, PgPool) {
-    let name = format!("rtp_bench_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    let pool = infra::database::connect(&url, 32).await.unwrap();
-    infra::database::migrate(&pool).await.unwrap();
+/// A database of its own (dropped at the end) with the raw-insert baseline's table.
+async fn fresh_database() -> tests::TestDb {
+    let db = tests::TestDb::with_connections(32).await;
     sqlx::query(
         "CREATE TABLE raw_insert_bench (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload jsonb NOT NULL)",
     )
-    .execute(&pool)
+    .execute(&db.pool)
     .await
     .unwrap();
-    (name, url, pool)
+    db
 }
 
 #[tokio::main]
@@ -84,8 +79,8 @@ async fn main() {
     let clients: usize = std::env::var("BENCH_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
     // As `serve` runs: the same log subscriber (writing nowhere), so spans cost what they cost.
     infra::telemetry::init_tracing(std::io::sink);
-    let admin = tests::admin_url().await;
-    let (name, url, pool) = fresh_database(&admin).await;
+    let db = fresh_database().await;
+    let (name, url, pool) = (db.name.clone(), db.url.clone(), db.pool.clone());
     println!("throughput: {clients} clients, {seconds}s per phase, database {name}");
 
     let pgbench_rate = pgbench(&url, clients, seconds);
@@ -201,6 +196,4 @@ async fn main() {
     }
 
     pool.close().await;
-    let mut conn = PgConnection::connect(&admin).await.unwrap();
-    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await;
 }

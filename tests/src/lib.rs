@@ -93,8 +93,14 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// Creates and migrates a new database.
+    /// Creates and migrates a new database (a pool of 16 connections).
     pub async fn new() -> Self {
+        Self::with_connections(16).await
+    }
+
+    /// Creates and migrates a new database, with a pool of at most `connections` (benchmarks
+    /// size it to their clients).
+    pub async fn with_connections(connections: u32) -> Self {
         let admin = admin_url().await;
         let name = format!("{TEST_DB_PREFIX}{}_{}", unix_now(), Uuid::new_v4().simple());
         let mut conn = PgConnection::connect(&admin).await.expect("connect to the test server");
@@ -102,7 +108,7 @@ impl TestDb {
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
         let (base, _) = admin.rsplit_once('/').expect("admin url has a database");
         let url = format!("{base}/{name}");
-        let pool = infra::database::connect(&url, 16).await.expect("connect to test database");
+        let pool = infra::database::connect(&url, connections).await.expect("connect to test database");
         infra::database::migrate(&pool).await.expect("migrate test database");
         Self { pool, url, name }
     }
