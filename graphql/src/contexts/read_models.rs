@@ -205,7 +205,7 @@ impl Loader<EventById> for PlacementLoader {
 
 /// The event `id` through the request's loader, if it exists and the caller may see it (the
 /// rule of every log read).
-async fn event_by_id(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> async_graphql::Result<Option<Event>> {
+pub(crate) async fn event_by_id(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> async_graphql::Result<Option<Event>> {
     let Some(id) = id else { return Ok(None) };
     let req = request(ctx)?;
     let loader = ctx
