@@ -432,7 +432,8 @@ impl CommandBus {
                         events: recorded,
                         trace_id: ctx.trace_id.to_string(),
                         deduplicated: false,
-                        dry_run: options.dry_run,
+                        // Set by `execute` for every outcome.
+                        dry_run: false,
                     });
                 }
                 Err(StoreError::DuplicateReceipt) => {
@@ -563,7 +564,7 @@ impl CommandBus {
             events,
             trace_id,
             deduplicated: true,
-            // Set by `execute` for the command at hand.
+            // Set by `execute` for every outcome.
             dry_run: false,
         }))
     }
