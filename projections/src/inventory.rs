@@ -36,6 +36,10 @@ use serde_json::Value;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+mod diff;
+
+pub use diff::{runtime_diff, runtime_diff_by, DiffCandidates, DiffEntry, DiffPage, WorkloadState, BOUNDARY_LIMIT};
+
 use crate::error::ProjectionError;
 use crate::projector::Projector;
 use crate::reader::Interest;
@@ -980,157 +984,6 @@ pub async fn inventory_page(
     Ok(query.build_query_as::<InventoryPeriod>().fetch_all(conn).await?)
 }
 
-/// What ran for one workload at one instant, as `runtimeDiff` compares it, with the events
-/// that set each value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkloadState {
-    /// The deployment whose artifact ran.
-    pub deployment_id: String,
-    /// Artifact version.
-    pub version: String,
-    /// Image digest.
-    pub digest: String,
-    /// Compute kind from the service's contract when the artifact was placed.
-    pub compute_kind: Option<String>,
-    /// The environment's compute target of that kind when the artifact was placed.
-    pub compute_target: Option<String>,
-    /// Active configuration version.
-    pub configuration_version: Option<i32>,
-    /// Replicas of the autoscaler's last decision.
-    pub replicas: Option<i32>,
-    /// The event that started the run this state belongs to.
-    pub started_event_id: Option<Uuid>,
-    /// The event that put this version in place (and so its placement).
-    pub version_event_id: Option<Uuid>,
-    /// The event that activated this configuration version.
-    pub configuration_event_id: Option<Uuid>,
-    /// The event that set these replicas.
-    pub replicas_event_id: Option<Uuid>,
-}
-
-impl WorkloadState {
-    /// True when a user would call the two states different: version or digest, placement,
-    /// configuration version or replicas (another deployment of the same artifact is not).
-    pub fn differs_from(&self, other: &WorkloadState) -> bool {
-        (&self.version, &self.digest, &self.compute_kind, &self.compute_target)
-            != (&other.version, &other.digest, &other.compute_kind, &other.compute_target)
-            || (self.configuration_version, self.replicas) != (other.configuration_version, other.replicas)
-    }
-}
-
-/// One workload that differs between two instants.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiffEntry {
-    /// Where.
-    pub environment_id: String,
-    /// Which service.
-    pub service_id: String,
-    /// For which tenant; `''` for a shared workload.
-    pub tenant_id: String,
-    /// What ran at `from` (`None`: nothing).
-    pub before: Option<WorkloadState>,
-    /// What ran at `to` (`None`: nothing).
-    pub after: Option<WorkloadState>,
-    /// When nothing runs at `to`: the event that ended the last period before it.
-    pub stopped_event_id: Option<Uuid>,
-}
-
-/// Which part of a diff to read: filters, the caller's tenant scope and a keyset position, as
-/// [`InventoryPage`].
-pub type DiffPage<'a> = InventoryPage<'a>;
-
-#[derive(sqlx::FromRow)]
-struct DiffSqlRow {
-    environment_id: String,
-    service_id: String,
-    tenant_id: String,
-    b_deployment_id: Option<String>,
-    b_version: Option<String>,
-    b_digest: Option<String>,
-    b_compute_kind: Option<String>,
-    b_compute_target: Option<String>,
-    b_configuration_version: Option<i32>,
-    b_replicas: Option<i32>,
-    b_started: Option<Uuid>,
-    b_version_event: Option<Uuid>,
-    b_configuration_event: Option<Uuid>,
-    b_replicas_event: Option<Uuid>,
-    a_deployment_id: Option<String>,
-    a_version: Option<String>,
-    a_digest: Option<String>,
-    a_compute_kind: Option<String>,
-    a_compute_target: Option<String>,
-    a_configuration_version: Option<i32>,
-    a_replicas: Option<i32>,
-    a_started: Option<Uuid>,
-    a_version_event: Option<Uuid>,
-    a_configuration_event: Option<Uuid>,
-    a_replicas_event: Option<Uuid>,
-    stopped_event_id: Option<Uuid>,
-}
-
-/// The workloads that differ between `from` and `to` (in that direction: `before` is at
-/// `from`), ordered by environment, service, tenant (byte order), filtered, scoped and keyed
-/// like [`inventory_page`]. Two lookups of the temporal index (one per instant), joined; the
-/// event that stopped a workload is one more index probe per stopped workload. No replay: the
-/// cost depends on the workloads in scope, not on the length of their history.
-pub async fn runtime_diff(
-    conn: &mut PgConnection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    page: &DiffPage<'_>,
-) -> Result<Vec<DiffEntry>, ProjectionError> {
-    let mut query = QueryBuilder::<Postgres>::new("WITH b AS (");
-    valid_at(&mut query, from, page);
-    query.push("), a AS (");
-    valid_at(&mut query, to, page);
-    query.push(")");
-    query.push(DIFF_SELECT);
-    query.push_bind(to);
-    query.push(DIFF_JOIN);
-    query.push_bind(page.limit.max(0));
-    let rows = query.build_query_as::<DiffSqlRow>().fetch_all(conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let before = r.b_deployment_id.map(|deployment_id| WorkloadState {
-                deployment_id,
-                version: r.b_version.unwrap_or_default(),
-                digest: r.b_digest.unwrap_or_default(),
-                compute_kind: r.b_compute_kind,
-                compute_target: r.b_compute_target,
-                configuration_version: r.b_configuration_version,
-                replicas: r.b_replicas,
-                started_event_id: r.b_started,
-                version_event_id: r.b_version_event,
-                configuration_event_id: r.b_configuration_event,
-                replicas_event_id: r.b_replicas_event,
-            });
-            let after = r.a_deployment_id.map(|deployment_id| WorkloadState {
-                deployment_id,
-                version: r.a_version.unwrap_or_default(),
-                digest: r.a_digest.unwrap_or_default(),
-                compute_kind: r.a_compute_kind,
-                compute_target: r.a_compute_target,
-                configuration_version: r.a_configuration_version,
-                replicas: r.a_replicas,
-                started_event_id: r.a_started,
-                version_event_id: r.a_version_event,
-                configuration_event_id: r.a_configuration_event,
-                replicas_event_id: r.a_replicas_event,
-            });
-            DiffEntry {
-                environment_id: r.environment_id,
-                service_id: r.service_id,
-                tenant_id: r.tenant_id,
-                before,
-                after,
-                stopped_event_id: r.stopped_event_id,
-            }
-        })
-        .collect())
-}
-
 /// `SELECT` of the periods valid at `at` within `page`'s filters. Only the filters given are
 /// written (no `$n IS NULL OR ...`): a generic plan of an optional filter cannot use it as an
 /// index condition, so it would read every period valid at `at` and filter afterwards, a cost
@@ -1162,44 +1015,3 @@ fn valid_at<'a>(query: &mut QueryBuilder<'a, Postgres>, at: DateTime<Utc>, page:
         query.push("::text COLLATE \"C\")");
     }
 }
-
-/// `runtime_diff`'s statement after the two sides (`b` at `from`, `a` at `to`): the workloads
-/// joined; one is listed when it ran at only one of the instants or what a user sees of it
-/// differs (see [`WorkloadState::differs_from`]). Then the bind of `to`, [`DIFF_JOIN`], the
-/// bind of the limit.
-const DIFF_SELECT: &str = " \
-SELECT coalesce(a.environment_id, b.environment_id) AS environment_id, \
-       coalesce(a.service_id, b.service_id) AS service_id, \
-       coalesce(a.tenant_id, b.tenant_id) AS tenant_id, \
-       b.deployment_id AS b_deployment_id, b.version AS b_version, b.digest AS b_digest, \
-       b.compute_kind AS b_compute_kind, b.compute_target AS b_compute_target, \
-       b.configuration_version AS b_configuration_version, b.replicas AS b_replicas, \
-       b.started_event_id AS b_started, b.version_event_id AS b_version_event, \
-       b.configuration_event_id AS b_configuration_event, b.replicas_event_id AS b_replicas_event, \
-       a.deployment_id AS a_deployment_id, a.version AS a_version, a.digest AS a_digest, \
-       a.compute_kind AS a_compute_kind, a.compute_target AS a_compute_target, \
-       a.configuration_version AS a_configuration_version, a.replicas AS a_replicas, \
-       a.started_event_id AS a_started, a.version_event_id AS a_version_event, \
-       a.configuration_event_id AS a_configuration_event, a.replicas_event_id AS a_replicas_event, \
-       CASE WHEN a.opened_position IS NULL THEN \
-            (SELECT r.closed_event_id FROM runtime_inventory r \
-              WHERE r.environment_id COLLATE \"C\" = b.environment_id COLLATE \"C\" \
-                AND r.service_id COLLATE \"C\" = b.service_id COLLATE \"C\" \
-                AND r.tenant_id COLLATE \"C\" = b.tenant_id COLLATE \"C\" \
-                AND r.valid_from <= ";
-
-/// See [`DIFF_SELECT`].
-const DIFF_JOIN: &str = "::timestamptz \
-              ORDER BY r.environment_id COLLATE \"C\" DESC, r.service_id COLLATE \"C\" DESC, \
-                       r.tenant_id COLLATE \"C\" DESC, r.valid_from DESC LIMIT 1) \
-       END AS stopped_event_id \
-  FROM b FULL JOIN a \
-    ON a.environment_id = b.environment_id AND a.service_id = b.service_id AND a.tenant_id = b.tenant_id \
- WHERE a.opened_position IS NULL OR b.opened_position IS NULL \
-    OR (a.opened_position <> b.opened_position \
-        AND ((a.version, a.digest) IS DISTINCT FROM (b.version, b.digest) \
-             OR (a.compute_kind, a.compute_target) IS DISTINCT FROM (b.compute_kind, b.compute_target) \
-             OR (a.configuration_version, a.replicas) IS DISTINCT FROM (b.configuration_version, b.replicas))) \
- ORDER BY coalesce(a.environment_id, b.environment_id) COLLATE \"C\", \
-          coalesce(a.service_id, b.service_id) COLLATE \"C\", coalesce(a.tenant_id, b.tenant_id) COLLATE \"C\" \
- LIMIT ";

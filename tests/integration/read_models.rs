@@ -15,7 +15,7 @@ use domain::ids::{DeploymentId, EnvironmentId, ServiceId};
 use domain::tenancy::{
     DataPartition, IsolationModel, NetworkPolicy, Quotas, RuntimeTenantBinding, TenantBindingCommand, WorkloadIdentity,
 };
-use projections::inventory::{inventory_as_of, runtime_diff, InventoryPage};
+use projections::inventory::{inventory_as_of, runtime_diff_by, DiffCandidates, DiffEntry, InventoryPage};
 use projections::registry::all_projectors;
 use projections::{ProjectionError, ProjectionRunner, Projector};
 use serde_json::Value;
@@ -595,24 +595,39 @@ async fn random_run(seed: u64) -> (usize, usize, usize, usize) {
         "seed {seed}: the run never had anything running at a sampled instant"
     );
     // The diff between any two sampled instants, either way round, is the difference of the
-    // two replayed states, with the same events named for each change; also for one tenant.
+    // two replayed states, with the same events named for each change; also for one tenant,
+    // and for each way of finding the candidates, whole or read in pages of two.
     let mut listed = 0;
     for (i, &from) in instants.iter().enumerate() {
         for &to in &instants[i..] {
             for (from, to) in [(from, to), (to, from)] {
                 for tenant in [None, Some("contoso")] {
-                    let page = InventoryPage { tenant, limit: 10_000, ..Default::default() };
-                    let mut projected = runtime_diff(&mut conn, from, to, &page).await.unwrap();
-                    for entry in &mut projected {
-                        // The replay does not follow compute targets.
-                        for state in [&mut entry.before, &mut entry.after].into_iter().flatten() {
-                            state.compute_target = None;
-                        }
-                    }
                     let mut expected = diff_by_replay(&events, from, to);
                     expected.retain(|e| tenant.is_none_or(|t| e.tenant_id == t));
-                    assert_eq!(projected, expected, "seed {seed}, diff {from} -> {to}, tenant {tenant:?}");
-                    listed += projected.len();
+                    for how in [DiffCandidates::Auto, DiffCandidates::Boundaries, DiffCandidates::KeyWalk] {
+                        let page = InventoryPage { tenant, limit: 10_000, ..Default::default() };
+                        let whole = without_targets(runtime_diff_by(&mut conn, from, to, &page, how).await.unwrap());
+                        assert_eq!(whole, expected, "seed {seed}, diff {from} -> {to}, tenant {tenant:?}, {how:?}");
+                        let mut paged: Vec<DiffEntry> = Vec::new();
+                        loop {
+                            let last = paged
+                                .last()
+                                .map(|e| (e.environment_id.clone(), e.service_id.clone(), e.tenant_id.clone()));
+                            let after = last.as_ref().map(|(e, s, t)| (e.as_str(), s.as_str(), t.as_str()));
+                            let page = InventoryPage { tenant, limit: 2, after, ..Default::default() };
+                            let next = without_targets(runtime_diff_by(&mut conn, from, to, &page, how).await.unwrap());
+                            let done = next.len() < 2;
+                            paged.extend(next);
+                            if done {
+                                break;
+                            }
+                        }
+                        assert_eq!(
+                            paged, expected,
+                            "seed {seed}, paged diff {from} -> {to}, tenant {tenant:?}, {how:?}"
+                        );
+                    }
+                    listed += expected.len();
                 }
             }
         }
@@ -631,6 +646,16 @@ async fn random_run(seed: u64) -> (usize, usize, usize, usize) {
     let wide = dump(&db.pool).await;
     assert_eq!(live, wide, "seed {seed}: a projector's interest leaves out events it needs");
     (rollbacks, usize::from(decommissioned), instants.len(), settings_changes)
+}
+
+/// The entries as the replay computes them: the replay does not follow compute targets.
+fn without_targets(mut entries: Vec<DiffEntry>) -> Vec<DiffEntry> {
+    for entry in &mut entries {
+        for state in [&mut entry.before, &mut entry.after].into_iter().flatten() {
+            state.compute_target = None;
+        }
+    }
+    entries
 }
 
 async fn fail_and_roll_back_from_in_progress(bus: &CommandBus, id: DeploymentId, target: DeploymentId) {

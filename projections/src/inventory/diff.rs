@@ -1,0 +1,474 @@
+//! `runtimeDiff`: which workloads differ between two instants and how, read from the temporal
+//! inventory with index probes, never a replay.
+//!
+//! A workload differs between instants `p < q` only if one of its periods starts or ends in
+//! `(p, q]`: with no such boundary the same period (or none) covers both. So the diff looks at
+//! the workloads with a boundary in the window (the *candidates*), in key order (environment,
+//! service, tenant, byte order), and for each reads the period at each instant with one
+//! backward probe of the key-ordered index. It stops as soon as it has the page it was asked
+//! for. There are two ways to find the candidates in key order, and the cheaper one is chosen
+//! per call:
+//! - [`DiffCandidates::Boundaries`]: the boundaries inside the window, from the indexes on
+//!   `valid_from` and `valid_to`, sorted. Its cost grows with the boundaries in the window, so
+//!   it serves a narrow window (few changes) whatever the size of the inventory.
+//! - [`DiffCandidates::KeyWalk`]: a walk along the key-ordered index (one per filter: by
+//!   environment or by tenant), each step one descent to the next key with a boundary in the
+//!   window. Its cost grows with the keys walked until the page is full, so it serves a wide
+//!   window (many changes), where most keys are candidates and a page comes after a few
+//!   hundred steps.
+//!
+//! Every statement keeps one plan whatever its parameters and the table's statistics (the
+//! server prepares generic plans): the walk's boundary test is a range containment that no
+//! index serves, and the transaction switches off the sorts and bitmap scans that a
+//! "few rows" estimate would prefer to an ordered scan stopping at its first match.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::InventoryPage;
+use crate::error::ProjectionError;
+
+/// Below this many boundaries at each end of the window (periods starting in it, periods
+/// ending in it), [`DiffCandidates::Auto`] sorts the boundaries (reading at most twice this
+/// many index entries); at or above it, it walks the keys.
+pub const BOUNDARY_LIMIT: i64 = 500;
+
+/// The most candidates one statement reads; a page of mostly unchanged candidates takes
+/// several statements, each four times the last, up to this.
+const MAX_BATCH: i64 = 1_000;
+
+/// What ran for one workload at one instant, as `runtimeDiff` compares it, with the events
+/// that set each value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadState {
+    /// The deployment whose artifact ran.
+    pub deployment_id: String,
+    /// Artifact version.
+    pub version: String,
+    /// Image digest.
+    pub digest: String,
+    /// Compute kind from the service's contract when the artifact was placed.
+    pub compute_kind: Option<String>,
+    /// The environment's compute target of that kind when the artifact was placed.
+    pub compute_target: Option<String>,
+    /// Active configuration version.
+    pub configuration_version: Option<i32>,
+    /// Replicas of the autoscaler's last decision.
+    pub replicas: Option<i32>,
+    /// The event that started the run this state belongs to.
+    pub started_event_id: Option<Uuid>,
+    /// The event that put this version in place (and so its placement).
+    pub version_event_id: Option<Uuid>,
+    /// The event that activated this configuration version.
+    pub configuration_event_id: Option<Uuid>,
+    /// The event that set these replicas.
+    pub replicas_event_id: Option<Uuid>,
+}
+
+impl WorkloadState {
+    /// True when a user would call the two states different: version or digest, placement,
+    /// configuration version or replicas (another deployment of the same artifact is not).
+    pub fn differs_from(&self, other: &WorkloadState) -> bool {
+        (&self.version, &self.digest, &self.compute_kind, &self.compute_target)
+            != (&other.version, &other.digest, &other.compute_kind, &other.compute_target)
+            || (self.configuration_version, self.replicas) != (other.configuration_version, other.replicas)
+    }
+}
+
+/// One workload that differs between two instants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffEntry {
+    /// Where.
+    pub environment_id: String,
+    /// Which service.
+    pub service_id: String,
+    /// For which tenant; `''` for a shared workload.
+    pub tenant_id: String,
+    /// What ran at `from` (`None`: nothing).
+    pub before: Option<WorkloadState>,
+    /// What ran at `to` (`None`: nothing).
+    pub after: Option<WorkloadState>,
+    /// When nothing runs at `to`: the event that ended the last period before it.
+    pub stopped_event_id: Option<Uuid>,
+}
+
+/// Which part of a diff to read: filters, the caller's tenant scope and a keyset position, as
+/// [`InventoryPage`].
+pub type DiffPage<'a> = InventoryPage<'a>;
+
+/// How [`runtime_diff_by`] finds the workloads that may differ (see the module's comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffCandidates {
+    /// Count the boundaries in the window (up to [`BOUNDARY_LIMIT`]) and choose.
+    Auto,
+    /// Sort the boundaries inside the window.
+    Boundaries,
+    /// Walk the key-ordered index.
+    KeyWalk,
+}
+
+/// The workloads that differ between `from` and `to` (in that direction: `before` is at
+/// `from`), ordered by environment, service, tenant (byte order), filtered, scoped and keyed
+/// like [`super::inventory_page`], at most `page.limit` of them. The cost depends on the
+/// window and the page, not on the length of the workloads' history nor, for a page of a wide
+/// window, on the size of the inventory (see the module's comment).
+pub async fn runtime_diff(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    page: &DiffPage<'_>,
+) -> Result<Vec<DiffEntry>, ProjectionError> {
+    runtime_diff_by(conn, from, to, page, DiffCandidates::Auto).await
+}
+
+/// [`runtime_diff`] with the way to find candidates chosen by the caller; every way gives the
+/// same answer (the tests compare them), only the cost differs.
+pub async fn runtime_diff_by(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    page: &DiffPage<'_>,
+    how: DiffCandidates,
+) -> Result<Vec<DiffEntry>, ProjectionError> {
+    let wanted = usize::try_from(page.limit).unwrap_or(0);
+    if wanted == 0 || from == to {
+        return Ok(Vec::new());
+    }
+    let window = (from.min(to), from.max(to));
+    let mut tx = conn.begin().await?;
+    let how = match how {
+        DiffCandidates::Auto if few_boundaries(&mut tx, window).await? => DiffCandidates::Boundaries,
+        DiffCandidates::Auto => DiffCandidates::KeyWalk,
+        chosen => chosen,
+    };
+    // Pin the plans: an estimate of "few rows" (a generic plan's default, or a small table)
+    // makes a bitmap scan and a sort look cheaper than an ordered index scan that stops at its
+    // first match, and in a walk that is a scan of the rest of the scope at every step. The
+    // penalty that switches a plan off counts in the plan's cost, which would then cross the
+    // threshold of JIT compilation: hundreds of milliseconds to save none.
+    sqlx::query(
+        "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), \
+                set_config('enable_sort', $1, true), set_config('jit', 'off', true)",
+    )
+    // The boundaries' candidates are sorted; their probes must still be ordered scans.
+    .bind(if how == DiffCandidates::KeyWalk { "off" } else { "on" })
+    .execute(&mut *tx)
+    .await?;
+    let mut entries = Vec::new();
+    let mut after = page.after.map(|(e, s, t)| (e.to_owned(), s.to_owned(), t.to_owned()));
+    let mut batch = page.limit.min(MAX_BATCH);
+    loop {
+        let mut query = QueryBuilder::<Postgres>::new("WITH RECURSIVE ");
+        match how {
+            DiffCandidates::KeyWalk => key_walk(&mut query, window, page, after.as_ref(), batch),
+            _ => boundaries(&mut query, window, page, after.as_ref(), batch),
+        }
+        both_sides(&mut query, from, to);
+        let rows = query.build_query_as::<CandidateRow>().fetch_all(&mut *tx).await?;
+        let exhausted = (rows.len() as i64) < batch;
+        for row in rows {
+            after = Some((row.environment_id.clone(), row.service_id.clone(), row.tenant_id.clone()));
+            if let Some(entry) = row.into_entry(from, to) {
+                entries.push(entry);
+                if entries.len() == wanted {
+                    tx.commit().await?;
+                    return Ok(entries);
+                }
+            }
+        }
+        if exhausted {
+            tx.commit().await?;
+            return Ok(entries);
+        }
+        batch = (batch * 4).min(MAX_BATCH);
+    }
+}
+
+/// True when fewer than [`BOUNDARY_LIMIT`] periods start and fewer than that end inside the
+/// window (`(lo, hi]`); reads at most that many entries of each boundary index.
+async fn few_boundaries(
+    conn: &mut PgConnection,
+    (lo, hi): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<bool, ProjectionError> {
+    let (starts, ends): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM runtime_inventory \
+                   WHERE valid_from > $1 AND valid_from <= $2 LIMIT $3) s), \
+                (SELECT count(*) FROM (SELECT 1 FROM runtime_inventory \
+                   WHERE valid_to > $1 AND valid_to <= $2 LIMIT $3) e)",
+    )
+    .bind(lo)
+    .bind(hi)
+    .bind(BOUNDARY_LIMIT)
+    .fetch_one(conn)
+    .await?;
+    Ok(starts < BOUNDARY_LIMIT && ends < BOUNDARY_LIMIT)
+}
+
+/// `c(e, s, t) AS (...)`: up to `batch` candidates after `after`, in key order, from the
+/// boundaries inside the window (indexes `runtime_inventory_started` / `_ended`).
+fn boundaries<'a>(
+    query: &mut QueryBuilder<'a, Postgres>,
+    (lo, hi): (DateTime<Utc>, DateTime<Utc>),
+    page: &DiffPage<'a>,
+    after: Option<&(String, String, String)>,
+    batch: i64,
+) {
+    query.push("c(e, s, t) AS (SELECT e, s, t FROM (");
+    for (i, column) in ["valid_from", "valid_to"].into_iter().enumerate() {
+        if i > 0 {
+            query.push(" UNION ");
+        }
+        query.push(format!(
+            "SELECT environment_id COLLATE \"C\" AS e, service_id COLLATE \"C\" AS s, tenant_id COLLATE \"C\" AS t \
+               FROM runtime_inventory WHERE {column} > "
+        ));
+        query.push_bind(lo);
+        query.push(format!(" AND {column} <= "));
+        query.push_bind(hi);
+    }
+    query.push(") b WHERE true");
+    if let Some(environment) = page.environment {
+        query.push(" AND e = ");
+        query.push_bind(environment);
+    }
+    if let Some(tenant) = page.tenant {
+        query.push(" AND t = ");
+        query.push_bind(tenant);
+    }
+    if let Some(scope) = page.scope {
+        query.push(" AND tenant_visible(t, ");
+        query.push_bind(scope);
+        query.push("::text[])");
+    }
+    if let Some((e, s, t)) = after {
+        query.push(" AND (e, s, t) > (");
+        query.push_bind(e.clone());
+        query.push("::text COLLATE \"C\", ");
+        query.push_bind(s.clone());
+        query.push("::text COLLATE \"C\", ");
+        query.push_bind(t.clone());
+        query.push("::text COLLATE \"C\")");
+    }
+    query.push(" ORDER BY e, s, t LIMIT ");
+    query.push_bind(batch);
+    query.push(")");
+}
+
+/// `walk(e, s, t) AS (...), c AS (...)`: up to `batch` candidates after `after`, in key order,
+/// one descent of the key-ordered index per candidate: by tenant when the page names one
+/// (`runtime_inventory_tenant_page`), else by environment first (`runtime_inventory_page`).
+fn key_walk<'a>(
+    query: &mut QueryBuilder<'a, Postgres>,
+    window: (DateTime<Utc>, DateTime<Utc>),
+    page: &DiffPage<'a>,
+    after: Option<&(String, String, String)>,
+    batch: i64,
+) {
+    query.push("walk(e, s, t) AS ((");
+    next_candidate(query, window, page);
+    match (after, page.tenant) {
+        // Every key has this tenant: compare (environment, service) only, so that the tenant
+        // index serves the comparison; the tenant decides an equal pair, in byte order as SQL.
+        (Some((e, s, t)), Some(tenant)) => {
+            query.push(if tenant > t.as_str() {
+                " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\") >= ("
+            } else {
+                " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\") > ("
+            });
+            query.push_bind(e.clone());
+            query.push("::text COLLATE \"C\", ");
+            query.push_bind(s.clone());
+            query.push("::text COLLATE \"C\")");
+        }
+        (Some((e, s, t)), None) => {
+            query.push(
+                " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\", r.tenant_id COLLATE \"C\") > (",
+            );
+            query.push_bind(e.clone());
+            query.push("::text COLLATE \"C\", ");
+            query.push_bind(s.clone());
+            query.push("::text COLLATE \"C\", ");
+            query.push_bind(t.clone());
+            query.push("::text COLLATE \"C\")");
+        }
+        (None, _) => {}
+    }
+    query.push(KEY_ORDER);
+    query.push(") UNION ALL SELECT n.* FROM walk w, LATERAL (");
+    next_candidate(query, window, page);
+    query.push(if page.tenant.is_some() {
+        " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\") > (w.e, w.s)"
+    } else {
+        " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\", r.tenant_id COLLATE \"C\") > (w.e, w.s, w.t)"
+    });
+    query.push(KEY_ORDER);
+    query.push(") n), c AS (SELECT e, s, t FROM walk LIMIT ");
+    query.push_bind(batch);
+    query.push(")");
+}
+
+/// Ordered by key, the first only: with the boundary test unindexable, the ordered scan is
+/// the only plan.
+const KEY_ORDER: &str =
+    " ORDER BY r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\", r.tenant_id COLLATE \"C\" LIMIT 1";
+
+/// The keys of `page`'s filters with a boundary inside the window; the caller appends the
+/// position and [`KEY_ORDER`].
+fn next_candidate<'a>(
+    query: &mut QueryBuilder<'a, Postgres>,
+    (lo, hi): (DateTime<Utc>, DateTime<Utc>),
+    page: &DiffPage<'a>,
+) {
+    query.push(
+        "SELECT r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\", r.tenant_id COLLATE \"C\" \
+           FROM runtime_inventory r WHERE (tstzrange(",
+    );
+    query.push_bind(lo);
+    query.push(", ");
+    query.push_bind(hi);
+    query.push(", '(]') @> r.valid_from OR tstzrange(");
+    query.push_bind(lo);
+    query.push(", ");
+    query.push_bind(hi);
+    query.push(", '(]') @> r.valid_to)");
+    if let Some(environment) = page.environment {
+        query.push(" AND r.environment_id COLLATE \"C\" = ");
+        query.push_bind(environment);
+    }
+    if let Some(tenant) = page.tenant {
+        query.push(" AND r.tenant_id COLLATE \"C\" = ");
+        query.push_bind(tenant);
+    }
+    if let Some(scope) = page.scope {
+        query.push(" AND tenant_visible(r.tenant_id, ");
+        query.push_bind(scope);
+        query.push("::text[])");
+    }
+}
+
+/// The candidates of `c` with the period of each that began last at or before `from` (`b`)
+/// and `to` (`a`): one backward probe of the key-ordered index each.
+fn both_sides(query: &mut QueryBuilder<'_, Postgres>, from: DateTime<Utc>, to: DateTime<Utc>) {
+    query.push(
+        " SELECT c.e AS environment_id, c.s AS service_id, c.t AS tenant_id, \
+                 b.opened_position AS b_opened_position, b.valid_to AS b_valid_to, \
+                 b.deployment_id AS b_deployment_id, b.version AS b_version, b.digest AS b_digest, \
+                 b.compute_kind AS b_compute_kind, b.compute_target AS b_compute_target, \
+                 b.configuration_version AS b_configuration_version, b.replicas AS b_replicas, \
+                 b.started_event_id AS b_started, b.version_event_id AS b_version_event, \
+                 b.configuration_event_id AS b_configuration_event, b.replicas_event_id AS b_replicas_event, \
+                 a.opened_position AS a_opened_position, a.valid_to AS a_valid_to, a.closed_event_id AS a_closed_event, \
+                 a.deployment_id AS a_deployment_id, a.version AS a_version, a.digest AS a_digest, \
+                 a.compute_kind AS a_compute_kind, a.compute_target AS a_compute_target, \
+                 a.configuration_version AS a_configuration_version, a.replicas AS a_replicas, \
+                 a.started_event_id AS a_started, a.version_event_id AS a_version_event, \
+                 a.configuration_event_id AS a_configuration_event, a.replicas_event_id AS a_replicas_event \
+            FROM c",
+    );
+    for (alias, at) in [("b", from), ("a", to)] {
+        query.push(
+            " LEFT JOIN LATERAL (SELECT * FROM runtime_inventory r \
+               WHERE r.environment_id COLLATE \"C\" = c.e AND r.service_id COLLATE \"C\" = c.s \
+                 AND r.tenant_id COLLATE \"C\" = c.t AND r.valid_from <= ",
+        );
+        query.push_bind(at);
+        query.push(format!(
+            " ORDER BY r.environment_id COLLATE \"C\" DESC, r.service_id COLLATE \"C\" DESC, \
+                       r.tenant_id COLLATE \"C\" DESC, r.valid_from DESC LIMIT 1) {alias} ON true"
+        ));
+    }
+    query.push(" ORDER BY c.e, c.s, c.t");
+}
+
+/// A candidate with the last period begun at or before each instant (`b_`: `from`, `a_`: `to`).
+#[derive(sqlx::FromRow)]
+struct CandidateRow {
+    environment_id: String,
+    service_id: String,
+    tenant_id: String,
+    b_opened_position: Option<i64>,
+    b_valid_to: Option<DateTime<Utc>>,
+    b_deployment_id: Option<String>,
+    b_version: Option<String>,
+    b_digest: Option<String>,
+    b_compute_kind: Option<String>,
+    b_compute_target: Option<String>,
+    b_configuration_version: Option<i32>,
+    b_replicas: Option<i32>,
+    b_started: Option<Uuid>,
+    b_version_event: Option<Uuid>,
+    b_configuration_event: Option<Uuid>,
+    b_replicas_event: Option<Uuid>,
+    a_opened_position: Option<i64>,
+    a_valid_to: Option<DateTime<Utc>>,
+    a_closed_event: Option<Uuid>,
+    a_deployment_id: Option<String>,
+    a_version: Option<String>,
+    a_digest: Option<String>,
+    a_compute_kind: Option<String>,
+    a_compute_target: Option<String>,
+    a_configuration_version: Option<i32>,
+    a_replicas: Option<i32>,
+    a_started: Option<Uuid>,
+    a_version_event: Option<Uuid>,
+    a_configuration_event: Option<Uuid>,
+    a_replicas_event: Option<Uuid>,
+}
+
+impl CandidateRow {
+    /// The entry of the diff, or `None` when the workload does not differ: nothing ran at
+    /// either instant, the same period covers both, or what a user sees is the same.
+    fn into_entry(self, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<DiffEntry> {
+        // A probe's period holds at its instant unless it ended at or before it.
+        let holds = |position: Option<i64>, until: Option<DateTime<Utc>>, at| {
+            position.is_some() && until.is_none_or(|u| u > at)
+        };
+        let before_holds = holds(self.b_opened_position, self.b_valid_to, from);
+        let after_holds = holds(self.a_opened_position, self.a_valid_to, to);
+        if before_holds && after_holds && self.b_opened_position == self.a_opened_position {
+            return None;
+        }
+        let before = before_holds.then(|| WorkloadState {
+            deployment_id: self.b_deployment_id.unwrap_or_default(),
+            version: self.b_version.unwrap_or_default(),
+            digest: self.b_digest.unwrap_or_default(),
+            compute_kind: self.b_compute_kind,
+            compute_target: self.b_compute_target,
+            configuration_version: self.b_configuration_version,
+            replicas: self.b_replicas,
+            started_event_id: self.b_started,
+            version_event_id: self.b_version_event,
+            configuration_event_id: self.b_configuration_event,
+            replicas_event_id: self.b_replicas_event,
+        });
+        let after = after_holds.then(|| WorkloadState {
+            deployment_id: self.a_deployment_id.unwrap_or_default(),
+            version: self.a_version.unwrap_or_default(),
+            digest: self.a_digest.unwrap_or_default(),
+            compute_kind: self.a_compute_kind,
+            compute_target: self.a_compute_target,
+            configuration_version: self.a_configuration_version,
+            replicas: self.a_replicas,
+            started_event_id: self.a_started,
+            version_event_id: self.a_version_event,
+            configuration_event_id: self.a_configuration_event,
+            replicas_event_id: self.a_replicas_event,
+        });
+        match (&before, &after) {
+            (None, None) => return None,
+            (Some(b), Some(a)) if !b.differs_from(a) => return None,
+            _ => {}
+        }
+        // Nothing runs at `to`: the last period begun before it ended; its closing event.
+        let stopped_event_id = if after.is_none() { self.a_closed_event } else { None };
+        Some(DiffEntry {
+            environment_id: self.environment_id,
+            service_id: self.service_id,
+            tenant_id: self.tenant_id,
+            before,
+            after,
+            stopped_event_id,
+        })
+    }
+}
