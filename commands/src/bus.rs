@@ -45,6 +45,7 @@ use uuid::Uuid;
 use crate::access::{self, Operation, Role};
 use crate::context::RequestContext;
 use crate::error::{CommandError, StoreError};
+use crate::fence::Fence;
 use crate::log::{LogPosition, RecordedEvent};
 use crate::store::{sql, LoadedAggregate, PgEventStore, ReceiptRequest};
 
@@ -143,6 +144,8 @@ impl CommandOutcome {
 #[derive(Clone)]
 pub struct CommandBus {
     inner: std::sync::Arc<Inner>,
+    /// The lease every command of this handle is issued under ([`CommandBus::fenced`]).
+    fence: Option<std::sync::Arc<Fence>>,
 }
 
 struct Inner {
@@ -178,7 +181,15 @@ impl CommandBus {
                 commits: AtomicU64::new(0),
                 analyzing: Default::default(),
             }),
+            fence: None,
         }
+    }
+
+    /// This bus, with every command issued under `fence`: the append checks that the worker
+    /// still holds that lease, and refuses the command ([`CommandError::Fenced`]) when it does
+    /// not. The handle shares everything else with this one.
+    pub fn fenced(&self, fence: Fence) -> CommandBus {
+        CommandBus { inner: self.inner.clone(), fence: Some(std::sync::Arc::new(fence)) }
     }
 
     /// The lock stripe of one aggregate.
@@ -402,9 +413,9 @@ impl CommandBus {
             }
             // A dry run differs from a real one here only: its statement is rolled back.
             let appended = if options.dry_run {
-                route.store.rehearse(&loaded, &events, &metadata, receipt.as_ref()).await
+                route.store.rehearse(&loaded, &events, &metadata, receipt.as_ref(), self.fence.as_deref()).await
             } else {
-                route.store.append(&loaded, &events, &metadata, receipt.as_ref()).await
+                route.store.append(&loaded, &events, &metadata, receipt.as_ref(), self.fence.as_deref()).await
             };
             match appended {
                 Ok(recorded) => {
@@ -470,6 +481,10 @@ impl CommandBus {
                         kind: RejectionKind::AlreadyExists,
                         message: format!("{scope} {key:?} is already taken"),
                     });
+                }
+                Err(StoreError::Fenced(fence)) => {
+                    tracing::warn!(%fence, "a deposed worker's command was refused");
+                    return Err(CommandError::Fenced(fence));
                 }
                 Err(other) => {
                     tracing::error!(error = %other, "append failed");

@@ -24,6 +24,10 @@ pub enum StoreError {
     /// An event or snapshot could not be (de)serialized.
     #[error("serialization: {0}")]
     Serialization(#[from] serde_json::Error),
+    /// The worker's lease is no longer the one the command was issued under: another replica
+    /// leads, or it expired. Nothing was written.
+    #[error("fenced: {0} is no longer held")]
+    Fenced(crate::fence::Fence),
     /// Any other database failure.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -99,6 +103,11 @@ pub enum CommandError {
         /// What it was used for.
         previous: String,
     },
+    /// A worker's command was issued under a lease it no longer holds (see
+    /// [`crate::fence`]); nothing was written. The worker stops acting and leaves the work to
+    /// the current leader.
+    #[error("fenced: {0} is no longer held")]
+    Fenced(crate::fence::Fence),
     /// Storage failed; details are logged with the trace id, not shown to callers.
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
@@ -121,6 +130,7 @@ impl CommandError {
             Self::InvalidInput(_) => "INVALID_INPUT",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
+            Self::Fenced(_) => "FENCED",
             Self::Store(_) => "INTERNAL",
         }
     }

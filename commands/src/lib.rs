@@ -9,12 +9,14 @@
 //! - [`bus`]: `CommandBus`, the single entry point: envelope, routing, retries, idempotency.
 //! - [`idempotency`]: receipt scope, ids derived from idempotency keys, input fingerprints.
 //! - [`lookups`]: facts aggregates need from outside their stream, read from PostgreSQL.
+//! - [`fence`]: the lease check a worker's command passes before it is written.
 //! - [`error`]: the typed errors callers see.
 
 pub mod access;
 pub mod bus;
 pub mod context;
 pub mod error;
+pub mod fence;
 pub mod idempotency;
 pub mod log;
 pub mod lookups;
@@ -25,4 +27,5 @@ pub use access::{Operation, Read, Role};
 pub use bus::{CommandBus, CommandOptions, CommandOutcome};
 pub use context::{RequestContext, TenantScope};
 pub use error::{CommandError, StoreError};
+pub use fence::Fence;
 pub use log::{LogPosition, RecordedEvent};

@@ -1,7 +1,8 @@
 //! The `workers` query: where each control loop of this replica stands (its checkpoint in the
-//! log, its lag, its failures, which replica moved it last and when this one last ran it).
-//! The same figures go to `/metrics` (`reactor_events_total`, `reactor_errors_total`,
-//! `reactor_last_round_timestamp_seconds`).
+//! log, its lag, its failures, its leader and lease, which replica moved it last and when this
+//! one last ran it). The same figures go to `/metrics` (`reactor_events_total`,
+//! `reactor_errors_total`, `reactor_last_round_timestamp_seconds`, `worker_leader`,
+//! `worker_lease_epoch`).
 
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -29,8 +30,16 @@ pub struct WorkerStatus {
     pub last_error: Option<String>,
     /// When it failed last.
     pub last_error_at: Option<DateTime<Utc>>,
-    /// The replica (`host:pid`) that moved the checkpoint last: the one holding the worker's
-    /// lock then.
+    /// The replica that leads the worker (holds its lease); it may have expired (`leaseExpiresAt`
+    /// in the past) if the leader died and no replica took over yet.
+    pub leader: Option<String>,
+    /// The lease's epoch: incremented by every change of leader; commands carry it.
+    pub lease_epoch: Option<i64>,
+    /// When the lease expires unless the leader renews it.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// True when this replica is the leader.
+    pub leading_here: bool,
+    /// The replica (`host:pid:suffix`) that moved the checkpoint last: the leader then.
     pub last_moved_by: Option<String>,
     /// When the checkpoint moved last.
     pub last_moved_at: Option<DateTime<Utc>>,
@@ -53,7 +62,13 @@ impl WorkerQuery {
             let s = reactor.status().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
             let (last_error, last_error_at) = s.last_error.map_or((None, None), |(m, t)| (Some(m), Some(t)));
             let (last_moved_by, last_moved_at) = s.last_moved_by.map_or((None, None), |(r, t)| (Some(r), Some(t)));
+            let leading_here =
+                s.leader.as_ref().is_some_and(|l| l.holder == reactor.replica() && l.expires_at > Utc::now());
             out.push(WorkerStatus {
+                leader: s.leader.as_ref().map(|l| l.holder.clone()),
+                lease_epoch: s.leader.as_ref().map(|l| l.epoch),
+                lease_expires_at: s.leader.as_ref().map(|l| l.expires_at),
+                leading_here,
                 name: s.name,
                 checkpoint: s.checkpoint.to_cursor(),
                 events_handled: s.events_handled,

@@ -10,6 +10,7 @@ mod graphql_api;
 mod http_transport;
 mod idempotency;
 mod isolation;
+mod leadership;
 mod live;
 mod log_reader;
 mod ownership;

@@ -108,7 +108,7 @@ async fn an_aggregate_with_ten_thousand_events_loads_from_its_snapshot() {
             loaded.aggregate.apply(event.clone());
             events.push(event);
         }
-        store.append(&loaded, &events, &metadata, None).await.unwrap();
+        store.append(&loaded, &events, &metadata, None, None).await.unwrap();
     }
     let fresh = PgEventStore::<RuntimeEnvironment>::new(db.pool.clone());
     let loaded = fresh.load(&id).await.unwrap();

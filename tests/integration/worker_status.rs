@@ -1,12 +1,13 @@
 //! The control loops report where they stand, in GraphQL (`workers`) and `/metrics`: their
-//! checkpoint, lag, failures (counted, with the last message) and which replica moved them
-//! last; and a loop can be switched off by name (an unknown name is refused).
+//! checkpoint, lag, failures (counted, with the last message), their leader (the replica
+//! holding the loop's lease, its epoch and expiry) and which replica moved them last; and a
+//! loop can be switched off by name (an unknown name is refused).
 
 use serde_json::json;
 use tests::{TestApp, TestDb};
 
 const WORKERS: &str =
-    "{ workers { name checkpoint eventsHandled lagEvents errors lastError lastErrorAt lastMovedBy lastRoundHere } }";
+    "{ workers { name leader leaseEpoch leaseExpiresAt leadingHere checkpoint eventsHandled lagEvents errors lastError lastErrorAt lastMovedBy lastRoundHere } }";
 
 #[tokio::test]
 async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off() {
@@ -30,6 +31,11 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
         assert_eq!((w["lagEvents"].as_i64(), w["errors"].as_i64()), (Some(0), Some(0)), "{w}");
         assert_eq!(w["lastMovedBy"], workers::reactor::replica_name().as_str());
         assert!(!w["lastRoundHere"].is_null());
+        // The only replica leads, under the first epoch, with a lease in the future.
+        assert_eq!(w["leader"], workers::reactor::replica_name().as_str(), "{w}");
+        assert_eq!((w["leaseEpoch"].as_i64(), w["leadingHere"].as_bool()), (Some(1), Some(true)), "{w}");
+        let expires: chrono::DateTime<chrono::Utc> = w["leaseExpiresAt"].as_str().unwrap().parse().unwrap();
+        assert!(expires > chrono::Utc::now(), "{w}");
     }
 
     // A success whose payload does not decode: the supersession worker (which reads it)
@@ -58,6 +64,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     assert_eq!(status["data"]["workers"][1]["errors"], 0);
     let (_, metrics) = app.get_ops("/metrics").await;
     assert!(metrics.contains("reactor_errors_total{reactor=\"supersession\"}"), "{metrics}");
+    assert!(metrics.contains("worker_leader{worker=\"supersession\"} 1"), "{metrics}");
     assert!(metrics.contains("reactor_events_total{reactor=\"supersession\"}"));
 
     // Switched off by name; an unknown name is refused with the known ones.

@@ -2,9 +2,11 @@
 //! checkpoint (the same gap-free read as the projections) and reacts to events by issuing
 //! commands through the bus, as a worker with the triggering event's trace and as its causation.
 //! Delivery is at least once: a reaction is keyed by the event it answers, so a repeat after a
-//! crash returns the first result instead of acting twice.
+//! crash returns the first result instead of acting twice. One replica leads each reactor
+//! ([`lease`]), and its commands are fenced by its lease: a deposed leader cannot act.
 
 pub mod error;
+pub mod lease;
 pub mod reaction;
 pub mod reactor;
 pub mod remediation;

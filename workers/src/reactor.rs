@@ -7,10 +7,14 @@
 //! construction: they carry an idempotency key derived from the event they answer, and a
 //! refusal by the domain (the state already moved on) counts as done.
 //!
-//! One replica reacts at a time: each batch runs under a transaction-scoped advisory lock
-//! taken with `pg_try_advisory_xact_lock`; a replica that does not get it skips the round. The
-//! transaction writes only the checkpoint, at its end, so it holds no transaction id while the
-//! reactions commit, and the log readers' horizon is not held back by it.
+//! One replica reacts: the holder of the reactor's lease ([`crate::lease`]); the others skip
+//! their rounds and take over when the lease expires (or is released at shutdown). Every
+//! command of a batch is issued under the lease's fence, and the checkpoint moves only while
+//! the fence holds, so a deposed leader can neither act nor move the checkpoint. Runners of
+//! one process share the replica's lease; a transaction-scoped advisory lock
+//! (`pg_try_advisory_xact_lock`) keeps their batches apart. The transaction writes only the
+//! checkpoint, at its end, so it holds no transaction id while the reactions commit, and the
+//! log readers' horizon is not held back by it.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -19,13 +23,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use commands::log::{LogPosition, RecordedEvent};
-use commands::CommandBus;
+use commands::{CommandBus, CommandError};
 use projections::pace::Pace;
 use projections::reader::{self, Interest};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::error::ReactorError;
+use crate::lease::{self, Lease, LeaseStatus};
 
 /// How long a quiet runner sleeps before looking at the log again, for commits of other
 /// replicas (its own process's commits wake it at once).
@@ -57,6 +62,8 @@ pub struct ReactorRunner {
     replica: Arc<str>,
     /// Unix milliseconds of this replica's last round that held the reactor's lock (0: none).
     last_round: Arc<AtomicI64>,
+    /// The reactor's lease, as this replica holds or seeks it.
+    lease: Arc<Lease>,
 }
 
 /// Where one reactor stands, for GraphQL and operators.
@@ -80,25 +87,51 @@ pub struct ReactorStatus {
     pub last_moved_by: Option<(String, DateTime<Utc>)>,
     /// This replica's last round that held the lock.
     pub last_round_here: Option<DateTime<Utc>>,
+    /// Who leads the reactor (holds its lease), with the epoch and expiry.
+    pub leader: Option<LeaseStatus>,
 }
 
-/// This process's replica name: `$HOSTNAME` (a pod's name) and the process id.
+/// This process's replica name: `$HOSTNAME` (a pod's name), the process id, and a random
+/// suffix drawn once per process (a restarted container has the same host name and often
+/// the same pid).
 pub fn replica_name() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".to_owned());
-    format!("{host}:{}", std::process::id())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".to_owned());
+        format!("{host}:{}:{:04x}", std::process::id(), rand::random::<u16>())
+    })
+    .clone()
 }
 
 impl ReactorRunner {
     /// A runner for `reactor`, reacting through `bus`, its checkpoint in `pool`.
     pub fn new(pool: PgPool, bus: CommandBus, reactor: Arc<dyn Reactor>) -> Self {
+        Self::for_replica(pool, bus, reactor, &replica_name(), lease::DEFAULT_TTL)
+    }
+
+    /// A runner as replica `replica` with a lease lasting `ttl` (tests run several replicas
+    /// in one process).
+    pub fn for_replica(pool: PgPool, bus: CommandBus, reactor: Arc<dyn Reactor>, replica: &str, ttl: Duration) -> Self {
+        let lease = Arc::new(Lease::new(pool.clone(), reactor.name(), replica, ttl));
         Self {
             pool,
             bus,
             reactor,
             batch_size: 100,
-            replica: replica_name().into(),
+            replica: replica.into(),
             last_round: Arc::new(AtomicI64::new(0)),
+            lease,
         }
+    }
+
+    /// The replica this runner acts as.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// The lease this runner acts under.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
     }
 
     /// Where the reactor stands: checkpoint, lag, failures, and who moved it last.
@@ -115,7 +148,9 @@ impl ReactorRunner {
         let checkpoint = LogPosition { transaction_id: xid, global_position: pos };
         let (lag_events, lag_ms) = reader::lag_after(&mut conn, checkpoint).await?;
         let round = self.last_round.load(Ordering::Relaxed);
+        let leader = lease::lease_of(&self.pool, self.name()).await?;
         Ok(ReactorStatus {
+            leader,
             name: self.name().to_owned(),
             checkpoint,
             events_handled: handled,
@@ -155,15 +190,19 @@ impl ReactorRunner {
     }
 
     /// Reacts to the next batch; returns how many events it reacted to (0: caught up, or
-    /// another replica holds the reactor). A failed reaction leaves the checkpoint just before
-    /// it, after the ones that succeeded.
+    /// another replica leads the reactor, or this one was deposed during the batch). A failed
+    /// reaction leaves the checkpoint just before it, after the ones that succeeded.
     pub async fn step(&self) -> Result<usize, ReactorError> {
         self.step_locked(false).await
     }
 
-    /// [`ReactorRunner::step`]; with `wait`, waits for another replica's batch to end
-    /// instead of skipping the round.
+    /// [`ReactorRunner::step`]; with `wait`, waits for another runner of this replica to end
+    /// its batch instead of skipping the round.
     async fn step_locked(&self, wait: bool) -> Result<usize, ReactorError> {
+        let Some(fence) = self.lease.hold().await? else {
+            return Ok(0);
+        };
+        let bus = self.bus.fenced(fence.clone());
         let mut tx = self.pool.begin().await?;
         let lock = if wait {
             "SELECT true FROM (SELECT pg_advisory_xact_lock(hashtextextended('reactor:' || $1, 0))) AS l"
@@ -192,8 +231,15 @@ impl ReactorRunner {
         let mut reached = after;
         let mut failure = None;
         for event in &batch.events {
-            match self.reactor.react(&self.bus, event).await {
+            match self.reactor.react(&bus, event).await {
                 Ok(()) => reached = event.position(),
+                Err(ReactorError::Command(CommandError::Fenced(_))) => {
+                    // Deposed mid-batch: the new leader reacts from the checkpoint, which
+                    // this replica can no longer move either.
+                    self.lease.forget();
+                    tracing::info!(reactor = self.name(), %fence, "deposed during a batch; leaving it to the leader");
+                    return Ok(0);
+                }
                 Err(err) => {
                     failure = Some(err);
                     break;
@@ -205,6 +251,13 @@ impl ReactorRunner {
             reached = scanned_to;
         }
         if reached > after {
+            // Only under the lease: a deposed leader's checkpoint would skip or repeat the
+            // new leader's work. The share lock keeps a takeover out until this commits.
+            if !fence.holds(&mut tx).await? {
+                self.lease.forget();
+                tracing::info!(reactor = self.name(), %fence, "deposed before moving the checkpoint");
+                return Ok(0);
+            }
             sqlx::query(
                 "UPDATE reactor_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, \
                     events_handled = events_handled + $4, updated_at = now(), last_replica = $5 WHERE reactor = $1",
@@ -306,6 +359,10 @@ impl ReactorRunner {
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
+        }
+        // Hand over at once instead of after the expiry.
+        if let Err(err) = self.lease.release().await {
+            tracing::warn!(reactor = self.name(), error = %err, "could not release the lease");
         }
     }
 }

@@ -34,6 +34,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::fence::Fence;
 use crate::log::{RecordedEvent, RECORDED_EVENT_COLUMNS};
 
 /// How many events between two snapshots, by default.
@@ -432,14 +433,18 @@ where
     /// Appends `events` (already applied to `loaded.aggregate` by the event sink) in one
     /// statement, with the snapshot when one falls due, the claims the events take or release
     /// and the idempotency receipt. Each event gets `base_metadata` plus its own UUID v7.
+    /// With a `fence`, the statement runs in a transaction that first checks the worker's
+    /// lease ([`crate::fence`]); a deposed holder gets [`StoreError::Fenced`] and nothing is
+    /// written.
     pub async fn append(
         &self,
         loaded: &LoadedAggregate<A>,
         events: &[A::Event],
         base_metadata: &HashMap<String, String>,
         receipt: Option<&ReceiptRequest>,
+        fence: Option<&Fence>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.write(loaded, events, base_metadata, receipt, AppendMode::Commit).await
+        self.write(loaded, events, base_metadata, receipt, AppendMode::Commit, fence).await
     }
 
     /// Runs the very statement [`PgEventStore::append`] would run, in a transaction that is
@@ -454,8 +459,9 @@ where
         events: &[A::Event],
         base_metadata: &HashMap<String, String>,
         receipt: Option<&ReceiptRequest>,
+        fence: Option<&Fence>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.write(loaded, events, base_metadata, receipt, AppendMode::Rehearse).await
+        self.write(loaded, events, base_metadata, receipt, AppendMode::Rehearse, fence).await
     }
 
     /// The append statement of [`PgEventStore::append`] and [`PgEventStore::rehearse`]: one
@@ -468,6 +474,7 @@ where
         base_metadata: &HashMap<String, String>,
         receipt: Option<&ReceiptRequest>,
         mode: AppendMode,
+        fence: Option<&Fence>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -540,14 +547,31 @@ where
                 .bind(&point_keys)
                 .bind(receipt.and_then(|r| r.input_hash.as_deref()))
         };
-        let rows = match mode {
-            AppendMode::Commit => query.fetch_all(&self.pool).await,
-            AppendMode::Rehearse => {
+        let rows = match (mode, fence) {
+            // The hot path: one statement, no transaction around it.
+            (AppendMode::Commit, None) => query.fetch_all(&self.pool).await,
+            (AppendMode::Commit, Some(fence)) => {
+                let mut tx = self.pool.begin().await?;
+                if !fence.holds(&mut tx).await? {
+                    self.forget(&loaded.aggregate_id);
+                    return Err(StoreError::Fenced(fence.clone()));
+                }
+                match query.fetch_all(&mut *tx).await {
+                    Ok(rows) => tx.commit().await.map(|()| rows),
+                    Err(e) => Err(e),
+                }
+            }
+            (AppendMode::Rehearse, _) => {
                 // A transaction of its own, so that the statement's effects can be undone after
                 // PostgreSQL has checked every constraint. Nothing outside it changes: the log
                 // has no trigger (no NOTIFY), and the identity value it took leaves a gap in
                 // `global_position`, which readers tolerate (they walk the commit order).
                 let mut tx = self.pool.begin().await?;
+                if let Some(fence) = fence {
+                    if !fence.holds(&mut tx).await? {
+                        return Err(StoreError::Fenced(fence.clone()));
+                    }
+                }
                 let rows = query.fetch_all(&mut *tx).await;
                 tx.rollback().await?;
                 rows
@@ -649,7 +673,7 @@ where
         context: LoadedAggregate<A>,
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        let recorded = self.append(&context, &events, &metadata, None).await.map_err(to_aggregate_error)?;
+        let recorded = self.append(&context, &events, &metadata, None, None).await.map_err(to_aggregate_error)?;
         Ok(events
             .into_iter()
             .zip(recorded)
