@@ -125,6 +125,18 @@ async fn main() {
         diff_p99.push(pct(&timings, 0.99));
     }
 
+    // Where an answer's time goes: the unscoped wide case again without the changes' events
+    // (the loader's lookups in the log and their fields).
+    let without_events = selection.replace(" event { eventId eventType actor traceId recordedAt }", "");
+    let timings = time(samples, |i| {
+        let (client, url) = (client.clone(), url_graphql.clone());
+        let (from, to) = wide(i);
+        let query = format!("query($from: DateTime!, $to: DateTime!) {{ runtimeDiff(from: $from, to: $to, first: 100) {{ {without_events} }} }}");
+        async move { post(&client, &url, &query, json!({ "from": from, "to": to })).await }
+    })
+    .await;
+    report("runtimeDiff(from, to, first: 100), all in scope, without the changes' events", &timings, Some(&inventory));
+
     // The statement alone: one environment, as the first case.
     let mut conn = pool.acquire().await.unwrap();
     let mut sql = Vec::with_capacity(samples);

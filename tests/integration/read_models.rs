@@ -595,26 +595,36 @@ async fn random_run(seed: u64) -> (usize, usize, usize, usize) {
         "seed {seed}: the run never had anything running at a sampled instant"
     );
     // The diff between any two sampled instants, either way round, is the difference of the
-    // two replayed states, with the same events named for each change; also for one tenant,
-    // and for each way of finding the candidates, whole or read in pages of two.
+    // two replayed states, with the same events named for each change; also for one tenant and
+    // one environment, and for each way of finding the candidates, whole or read in pages of two.
     let mut listed = 0;
+    let env = envs[0].to_string();
+    let scopes =
+        [(None, None), (None, Some("contoso")), (Some(env.as_str()), None), (Some(env.as_str()), Some("contoso"))];
     for (i, &from) in instants.iter().enumerate() {
         for &to in &instants[i..] {
             for (from, to) in [(from, to), (to, from)] {
-                for tenant in [None, Some("contoso")] {
+                for (environment, tenant) in scopes {
                     let mut expected = diff_by_replay(&events, from, to);
-                    expected.retain(|e| tenant.is_none_or(|t| e.tenant_id == t));
+                    expected.retain(|e| {
+                        tenant.is_none_or(|t| e.tenant_id == t) && environment.is_none_or(|v| e.environment_id == v)
+                    });
+                    let what =
+                        format!("seed {seed}, diff {from} -> {to}, environment {environment:?}, tenant {tenant:?}");
                     for how in [DiffCandidates::Auto, DiffCandidates::Boundaries, DiffCandidates::KeyWalk] {
-                        let page = InventoryPage { tenant, limit: 10_000, ..Default::default() };
+                        let page = InventoryPage { tenant, environment, limit: 10_000, ..Default::default() };
                         let whole = without_targets(runtime_diff_by(&mut conn, from, to, &page, how).await.unwrap());
-                        assert_eq!(whole, expected, "seed {seed}, diff {from} -> {to}, tenant {tenant:?}, {how:?}");
+                        assert_eq!(whole, expected, "{what}, {how:?}");
+                        if how == DiffCandidates::Auto {
+                            continue;
+                        }
                         let mut paged: Vec<DiffEntry> = Vec::new();
                         loop {
                             let last = paged
                                 .last()
                                 .map(|e| (e.environment_id.clone(), e.service_id.clone(), e.tenant_id.clone()));
                             let after = last.as_ref().map(|(e, s, t)| (e.as_str(), s.as_str(), t.as_str()));
-                            let page = InventoryPage { tenant, limit: 2, after, ..Default::default() };
+                            let page = InventoryPage { tenant, environment, limit: 2, after, ..Default::default() };
                             let next = without_targets(runtime_diff_by(&mut conn, from, to, &page, how).await.unwrap());
                             let done = next.len() < 2;
                             paged.extend(next);
@@ -622,10 +632,7 @@ async fn random_run(seed: u64) -> (usize, usize, usize, usize) {
                                 break;
                             }
                         }
-                        assert_eq!(
-                            paged, expected,
-                            "seed {seed}, paged diff {from} -> {to}, tenant {tenant:?}, {how:?}"
-                        );
+                        assert_eq!(paged, expected, "{what}, paged, {how:?}");
                     }
                     listed += expected.len();
                 }

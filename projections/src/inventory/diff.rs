@@ -265,47 +265,103 @@ fn key_walk<'a>(
     after: Option<&(String, String, String)>,
     batch: i64,
 ) {
+    let free = free_columns(page);
     query.push("walk(e, s, t) AS ((");
     next_candidate(query, window, page);
-    match (after, page.tenant) {
-        // Every key has this tenant: compare (environment, service) only, so that the tenant
-        // index serves the comparison; the tenant decides an equal pair, in byte order as SQL.
-        (Some((e, s, t)), Some(tenant)) => {
-            query.push(if tenant > t.as_str() {
-                " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\") >= ("
-            } else {
-                " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\") > ("
-            });
-            query.push_bind(e.clone());
-            query.push("::text COLLATE \"C\", ");
-            query.push_bind(s.clone());
-            query.push("::text COLLATE \"C\")");
+    if let Some(after) = after {
+        match start_after(page, after) {
+            Start::Everything => {}
+            Start::Nothing => {
+                query.push(" AND false");
+            }
+            Start::After { inclusive } => {
+                let (e, s, t) = after;
+                let values = [e, s, t];
+                query.push(" AND (");
+                push_columns(query, &free, "r.");
+                query.push(if inclusive { ") >= (" } else { ") > (" });
+                for (i, (column, _)) in free.iter().enumerate() {
+                    if i > 0 {
+                        query.push(", ");
+                    }
+                    query.push_bind(values[*column].clone());
+                    query.push("::text COLLATE \"C\"");
+                }
+                query.push(")");
+            }
         }
-        (Some((e, s, t)), None) => {
-            query.push(
-                " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\", r.tenant_id COLLATE \"C\") > (",
-            );
-            query.push_bind(e.clone());
-            query.push("::text COLLATE \"C\", ");
-            query.push_bind(s.clone());
-            query.push("::text COLLATE \"C\", ");
-            query.push_bind(t.clone());
-            query.push("::text COLLATE \"C\")");
-        }
-        (None, _) => {}
     }
     query.push(KEY_ORDER);
     query.push(") UNION ALL SELECT n.* FROM walk w, LATERAL (");
     next_candidate(query, window, page);
-    query.push(if page.tenant.is_some() {
-        " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\") > (w.e, w.s)"
-    } else {
-        " AND (r.environment_id COLLATE \"C\", r.service_id COLLATE \"C\", r.tenant_id COLLATE \"C\") > (w.e, w.s, w.t)"
-    });
+    query.push(" AND (");
+    push_columns(query, &free, "r.");
+    query.push(") > (");
+    for (i, (column, _)) in free.iter().enumerate() {
+        if i > 0 {
+            query.push(", ");
+        }
+        query.push(["w.e", "w.s", "w.t"][*column]);
+    }
+    query.push(")");
     query.push(KEY_ORDER);
     query.push(") n), c AS (SELECT e, s, t FROM walk LIMIT ");
     query.push_bind(batch);
     query.push(")");
+}
+
+/// The key columns (0 environment, 1 service, 2 tenant) the walk's index orders after the
+/// page's fixed filters, in that index's order: the walk compares only these, because a row
+/// comparison that starts at a column the filter fixes is not where the B-tree starts its
+/// scan (it starts at the fixed value and filters, every step from the start of the scope).
+fn free_columns(page: &DiffPage<'_>) -> Vec<(usize, &'static str)> {
+    let all = [(0, "environment_id"), (1, "service_id"), (2, "tenant_id")];
+    all.into_iter()
+        .filter(|(column, _)| match column {
+            0 => page.environment.is_none(),
+            1 => true,
+            _ => page.tenant.is_none(),
+        })
+        .collect()
+}
+
+fn push_columns(query: &mut QueryBuilder<'_, Postgres>, columns: &[(usize, &'static str)], prefix: &str) {
+    for (i, (_, name)) in columns.iter().enumerate() {
+        if i > 0 {
+            query.push(", ");
+        }
+        query.push(format!("{prefix}{name} COLLATE \"C\""));
+    }
+}
+
+/// Where a walk over `page`'s scope starts after the key `after`.
+#[derive(Debug, PartialEq, Eq)]
+enum Start {
+    /// Every key of the scope is after it.
+    Everything,
+    /// None is.
+    Nothing,
+    /// The keys whose free columns ([`free_columns`]) compare after (or, `inclusive`, at or
+    /// after) the free columns of `after`.
+    After {
+        /// The fixed tenant comes after `after`'s: an equal (environment, service) is after.
+        inclusive: bool,
+    },
+}
+
+/// Compares `after` with the scope's fixed columns, in key order and byte order (PostgreSQL's
+/// `"C"` collation compares bytes, as Rust's `str` does).
+fn start_after(page: &DiffPage<'_>, (e, _, t): &(String, String, String)) -> Start {
+    if let Some(environment) = page.environment {
+        match environment.cmp(e.as_str()) {
+            std::cmp::Ordering::Greater => return Start::Everything,
+            std::cmp::Ordering::Less => return Start::Nothing,
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    // The tenant is the last column of the key: it only decides between equal
+    // (environment, service) pairs.
+    Start::After { inclusive: page.tenant.is_some_and(|tenant| tenant > t.as_str()) }
 }
 
 /// Ordered by key, the first only: with the boundary test unindexable, the ordered scan is
@@ -470,5 +526,42 @@ impl CandidateRow {
             after,
             stopped_event_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(e: &str, s: &str, t: &str) -> (String, String, String) {
+        (e.to_owned(), s.to_owned(), t.to_owned())
+    }
+
+    /// The rule: the walk starts at the first key of the scope after `after`, in the byte
+    /// order of (environment, service, tenant), whatever `after` is (a cursor of another scope
+    /// included).
+    #[test]
+    fn a_walk_starts_after_the_cursor_in_key_order() {
+        let env = |e| DiffPage { environment: Some(e), ..Default::default() };
+        let both = |e, t| DiffPage { environment: Some(e), tenant: Some(t), ..Default::default() };
+        let tenant = |t| DiffPage { tenant: Some(t), ..Default::default() };
+        // A cursor in an earlier environment: the whole scope is after it; a later one: none.
+        assert_eq!(start_after(&env("env-b"), &key("env-a", "z", "z")), Start::Everything);
+        assert_eq!(start_after(&env("env-b"), &key("env-c", "a", "")), Start::Nothing);
+        assert_eq!(start_after(&env("env-b"), &key("env-b", "s", "")), Start::After { inclusive: false });
+        // Byte order, not a locale's: "B" < "a".
+        assert_eq!(start_after(&env("a"), &key("B", "s", "")), Start::Everything);
+        // The tenant is last in the key: it decides between equal (environment, service).
+        assert_eq!(start_after(&tenant("t2"), &key("e", "s", "t1")), Start::After { inclusive: true });
+        assert_eq!(start_after(&tenant("t2"), &key("e", "s", "t2")), Start::After { inclusive: false });
+        assert_eq!(start_after(&tenant("t2"), &key("e", "s", "t3")), Start::After { inclusive: false });
+        assert_eq!(start_after(&both("e", "t2"), &key("e", "s", "t1")), Start::After { inclusive: true });
+        assert_eq!(start_after(&both("e", "t2"), &key("d", "s", "t9")), Start::Everything);
+        // The columns compared after the fixed ones, in the walk's index order.
+        let names = |p: &DiffPage<'_>| free_columns(p).into_iter().map(|(_, n)| n).collect::<Vec<_>>();
+        assert_eq!(names(&DiffPage::default()), ["environment_id", "service_id", "tenant_id"]);
+        assert_eq!(names(&env("e")), ["service_id", "tenant_id"]);
+        assert_eq!(names(&tenant("t")), ["environment_id", "service_id"]);
+        assert_eq!(names(&both("e", "t")), ["service_id"]);
     }
 }
