@@ -1,20 +1,25 @@
 //! `runtimeDiff`: what started, stopped and changed (version, placement, configuration
 //! version, replicas) between two instants, each change with the event that made it.
 //!
-//! Read from the temporal inventory (`projections::inventory::runtime_diff`: the periods valid
-//! at each instant, joined by workload), never by replaying the log; the events are then read
-//! by id in one statement per page. A workload that ran at both instants and looks the same is
+//! Read from the temporal inventory (`projections::inventory::runtime_diff`: the workloads with
+//! a period boundary between the two instants, each probed at both), never by replaying the
+//! log; when the selection asks for them, the changes' events are then read by id in one
+//! statement per page, on the same connection. A workload that ran at both instants and looks the same is
 //! not listed, even if it changed and changed back in between: this is a difference of two
 //! states, as Governance asks it ("what is different now from then"); `auditLog` and
 //! `causalChain` tell the path.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject};
+use std::collections::HashMap;
+
+use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use commands::log::{RecordedEvent, RECORDED_EVENT_COLUMNS};
+use domain::envelope::keys;
 use projections::inventory::{DiffEntry, InventoryPage, WorkloadState};
 use uuid::Uuid;
 
-use crate::contexts::read_models::{db, event_by_id, workload_page, WorkloadPage};
+use crate::contexts::read_models::{db, workload_page, WorkloadPage};
 use crate::error::{ApiError, IntoGraphql};
 use crate::projection_status::await_position;
 use crate::query::request;
@@ -57,7 +62,6 @@ pub enum ChangedField {
 
 /// One change, with the event that made it.
 #[derive(SimpleObject)]
-#[graphql(complex)]
 pub struct FieldChange {
     /// What changed.
     pub field: ChangedField,
@@ -65,19 +69,10 @@ pub struct FieldChange {
     pub from: Option<String>,
     /// The value at `to` (null: none).
     pub to: Option<String>,
-    /// The id of the event that made the change (`event`).
-    #[graphql(skip)]
-    pub event_id: Option<Uuid>,
-}
-
-#[ComplexObject]
-impl FieldChange {
     /// The event that made the change (its type, actor, role, trace id and time are in its
     /// envelope); null when the log has no id for it or the caller may not see it. The events
-    /// of a page are read in one statement (the same loader as `openedBy`).
-    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Event>> {
-        event_by_id(ctx, self.event_id).await
-    }
+    /// of a page are read in one statement, with the page.
+    pub event: Option<Event>,
 }
 
 /// What ran for a workload at one of the instants.
@@ -229,6 +224,13 @@ impl DiffQuery {
         .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
         .gql()?;
         let changes: Vec<_> = entries.iter().take(limit).map(changes_of).collect();
+        let wanted = ctx.look_ahead().field("edges").field("node").field("changes").field("event").exists();
+        let events = if wanted {
+            let ids: Vec<Uuid> = changes.iter().flatten().filter_map(|c| c.3).collect();
+            events_by_id(&mut conn, &ids).await.map_err(db(req))?
+        } else {
+            HashMap::new()
+        };
         let has_more = entries.len() > limit;
         let mut nodes = Vec::with_capacity(limit.min(entries.len()));
         for (entry, changes) in entries.into_iter().take(limit).zip(changes) {
@@ -243,7 +245,16 @@ impl DiffQuery {
                 after: entry.after.as_ref().map(snapshot).transpose().map_err(internal).gql()?,
                 changes: changes
                     .into_iter()
-                    .map(|(field, from, to, event_id)| FieldChange { field, from, to, event_id })
+                    .map(|(field, from, to, event_id)| FieldChange {
+                        field,
+                        from,
+                        to,
+                        // The rule of every log read: only events the caller may see.
+                        event: event_id
+                            .and_then(|id| events.get(&id).cloned())
+                            .filter(|e| req.can_see(e.envelope(keys::TENANT_ID)))
+                            .map(Event),
+                    })
                     .collect(),
                 change,
                 tenant_id: Some(entry.tenant_id).filter(|t| !t.is_empty()),
@@ -262,4 +273,20 @@ impl DiffQuery {
         }));
         Ok(connection)
     }
+}
+
+/// The events with these ids, by id, in one statement.
+async fn events_by_id(
+    conn: &mut sqlx::PgConnection,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, RecordedEvent>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<RecordedEvent> =
+        sqlx::query_as(&format!("SELECT {RECORDED_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1)"))
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().filter_map(|e| e.event_id.map(|id| (id, e))).collect())
 }
