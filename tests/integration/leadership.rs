@@ -231,3 +231,56 @@ async fn a_deposed_leader_cannot_act_nor_move_the_checkpoint() {
     assert_eq!(status(&bus, second).await, DeploymentStatus::Succeeded);
     assert_eq!(lease_of(&db.pool, "supersession").await.unwrap().unwrap().epoch, fence_d.epoch);
 }
+
+/// A loop whose reactions are slow, counting them.
+struct Slow {
+    reactions: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl Reactor for Slow {
+    fn name(&self) -> &'static str {
+        "slow-test"
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::EventTypes(&["ServiceRegistered"])
+    }
+
+    async fn react(&self, _bus: &CommandBus, event: &RecordedEvent) -> Result<(), ReactorError> {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        self.reactions.lock().unwrap().push(reaction::cause(event));
+        Ok(())
+    }
+}
+
+/// The rule: a batch that takes longer than the lease keeps the lease (renewed as it goes),
+/// so the leader finishes it once and moves the checkpoint, instead of losing the lease at
+/// the end of every batch and starting it over.
+#[tokio::test]
+async fn a_batch_longer_than_the_lease_keeps_it() {
+    let db = TestDb::new().await;
+    let bus = CommandBus::new(db.pool.clone());
+    for i in 0..8 {
+        registered_service(&bus, &format!("svc-{i}"), ComputeTargetKind::Aks).await;
+    }
+    let reactions = Arc::new(Mutex::new(Vec::new()));
+    let ttl = Duration::from_millis(600);
+    let runner = ReactorRunner::for_replica(
+        db.pool.clone(),
+        bus.clone(),
+        Arc::new(Slow { reactions: reactions.clone() }),
+        "replica-a",
+        ttl,
+    );
+    runner.prepare().await.unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    let target = projections::reader::latest(&mut conn).await.unwrap();
+    // One batch of 8 x 150 ms: twice the lease.
+    let (handled, reached) = runner.catch_up_to(target, Duration::from_secs(20)).await.unwrap();
+    assert!(reached, "the batch was finished and checkpointed");
+    assert_eq!(handled, 8);
+    assert_eq!(reactions.lock().unwrap().len(), 8, "each event once: no batch was started over");
+    let lease = lease_of(&db.pool, "slow-test").await.unwrap().unwrap();
+    assert_eq!((lease.holder.as_str(), lease.epoch), ("replica-a", 1));
+}

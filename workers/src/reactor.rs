@@ -231,6 +231,13 @@ impl ReactorRunner {
         let mut reached = after;
         let mut failure = None;
         for event in &batch.events {
+            // A long batch keeps its lease: renewed here when a third of it passed (no round
+            // trip before that). A lease lost meanwhile ends the batch as a refused command
+            // would.
+            if self.lease.hold().await?.as_ref() != Some(&fence) {
+                tracing::info!(reactor = self.name(), %fence, "lost the lease during a batch; leaving it to the leader");
+                return Ok(0);
+            }
             match self.reactor.react(&bus, event).await {
                 Ok(()) => reached = event.position(),
                 Err(ReactorError::Command(CommandError::Fenced(_))) => {
