@@ -992,26 +992,46 @@ fn valid_at<'a>(query: &mut QueryBuilder<'a, Postgres>, at: DateTime<Utc>, page:
     query.push("SELECT * FROM runtime_inventory WHERE valid @> ");
     query.push_bind(at);
     query.push("::timestamptz");
-    if let Some(tenant) = page.tenant {
-        query.push(" AND tenant_id = ");
-        query.push_bind(tenant);
+    push_filters(query, page, "environment_id", "tenant_id");
+    if let Some((environment, service, tenant)) = page.after {
+        push_after(
+            query,
+            "environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\"",
+            [environment, service, tenant],
+        );
     }
-    if let Some(environment) = page.environment {
-        query.push(" AND environment_id = ");
-        query.push_bind(environment);
+}
+
+/// `page`'s tenant, environment and scope filters (those given only), on the columns (or
+/// expressions) `environment` and `tenant`.
+fn push_filters<'a>(query: &mut QueryBuilder<'a, Postgres>, page: &InventoryPage<'a>, environment: &str, tenant: &str) {
+    if let Some(value) = page.tenant {
+        query.push(format!(" AND {tenant} = "));
+        query.push_bind(value);
+    }
+    if let Some(value) = page.environment {
+        query.push(format!(" AND {environment} = "));
+        query.push_bind(value);
     }
     if let Some(scope) = page.scope {
-        query.push(" AND tenant_visible(tenant_id, ");
+        query.push(format!(" AND tenant_visible({tenant}, "));
         query.push_bind(scope);
         query.push("::text[])");
     }
-    if let Some((environment, service, tenant)) = page.after {
-        query.push(" AND (environment_id COLLATE \"C\", service_id COLLATE \"C\", tenant_id COLLATE \"C\") > (");
-        query.push_bind(environment);
-        query.push("::text COLLATE \"C\", ");
-        query.push_bind(service);
-        query.push("::text COLLATE \"C\", ");
-        query.push_bind(tenant);
-        query.push("::text COLLATE \"C\")");
+}
+
+/// ` AND (columns) > (values)`, the values compared in byte order.
+fn push_after<'a, V>(query: &mut QueryBuilder<'a, Postgres>, columns: &str, values: impl IntoIterator<Item = V>)
+where
+    V: 'a + sqlx::Encode<'a, Postgres> + sqlx::Type<Postgres> + Send,
+{
+    query.push(format!(" AND ({columns}) > ("));
+    for (i, value) in values.into_iter().enumerate() {
+        if i > 0 {
+            query.push(", ");
+        }
+        query.push_bind(value);
+        query.push("::text COLLATE \"C\"");
     }
+    query.push(")");
 }

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::InventoryPage;
+use super::{push_after, push_filters, InventoryPage};
 use crate::error::ProjectionError;
 
 /// Below this many boundaries at each end of the window (periods starting in it, periods
@@ -228,27 +228,9 @@ fn boundaries<'a>(
         query.push_bind(hi);
     }
     query.push(") b WHERE true");
-    if let Some(environment) = page.environment {
-        query.push(" AND e = ");
-        query.push_bind(environment);
-    }
-    if let Some(tenant) = page.tenant {
-        query.push(" AND t = ");
-        query.push_bind(tenant);
-    }
-    if let Some(scope) = page.scope {
-        query.push(" AND tenant_visible(t, ");
-        query.push_bind(scope);
-        query.push("::text[])");
-    }
+    push_filters(query, page, "e", "t");
     if let Some((e, s, t)) = after {
-        query.push(" AND (e, s, t) > (");
-        query.push_bind(e.clone());
-        query.push("::text COLLATE \"C\", ");
-        query.push_bind(s.clone());
-        query.push("::text COLLATE \"C\", ");
-        query.push_bind(t.clone());
-        query.push("::text COLLATE \"C\")");
+        push_after(query, "e, s, t", [e.clone(), s.clone(), t.clone()]);
     }
     query.push(" ORDER BY e, s, t LIMIT ");
     query.push_bind(batch);
@@ -388,19 +370,7 @@ fn next_candidate<'a>(
     query.push(", ");
     query.push_bind(hi);
     query.push(", '(]') @> r.valid_to)");
-    if let Some(environment) = page.environment {
-        query.push(" AND r.environment_id COLLATE \"C\" = ");
-        query.push_bind(environment);
-    }
-    if let Some(tenant) = page.tenant {
-        query.push(" AND r.tenant_id COLLATE \"C\" = ");
-        query.push_bind(tenant);
-    }
-    if let Some(scope) = page.scope {
-        query.push(" AND tenant_visible(r.tenant_id, ");
-        query.push_bind(scope);
-        query.push("::text[])");
-    }
+    push_filters(query, page, "r.environment_id COLLATE \"C\"", "r.tenant_id COLLATE \"C\"");
 }
 
 /// The candidates of `c` with the period of each that began last at or before `from` (`b`)
