@@ -138,6 +138,9 @@ pub async fn runtime_diff_by(
     let window = (from.min(to), from.max(to));
     let mut tx = conn.begin().await?;
     let how = match how {
+        // Clearly wide by the statistics: no count (its index pages are read by nothing else,
+        // so they are the ones a busy cache has dropped).
+        DiffCandidates::Auto if estimated_boundaries(&mut tx, window).await? >= WIDE => DiffCandidates::KeyWalk,
         DiffCandidates::Auto if few_boundaries(&mut tx, window).await? => DiffCandidates::Boundaries,
         DiffCandidates::Auto => DiffCandidates::KeyWalk,
         chosen => chosen,
@@ -183,6 +186,72 @@ pub async fn runtime_diff_by(
         }
         batch = (batch * 4).min(MAX_BATCH);
     }
+}
+
+/// At or above this many boundaries at one end of the window by the planner's statistics,
+/// [`DiffCandidates::Auto`] walks without counting: ten times [`BOUNDARY_LIMIT`], so that
+/// statistics stale by a factor of ten still choose as the count would.
+const WIDE: f64 = 10.0 * BOUNDARY_LIMIT as f64;
+
+/// The periods starting and the periods ending inside the window, by the statistics ANALYZE
+/// keeps (`pg_stats`: most common values and histogram of `valid_from` and `valid_to`, as
+/// the planner estimates a range), the larger of the two; 0 without statistics. A read of the
+/// catalog only.
+async fn estimated_boundaries(
+    conn: &mut PgConnection,
+    (lo, hi): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<f64, ProjectionError> {
+    type Stats = (f64, Option<Vec<DateTime<Utc>>>, Option<Vec<f64>>, Option<Vec<DateTime<Utc>>>, f64);
+    let ends: Vec<Stats> = sqlx::query_as(
+        "SELECT s.null_frac::float8, s.most_common_vals::text::timestamptz[], s.most_common_freqs::float8[], \
+                s.histogram_bounds::text::timestamptz[], c.reltuples::float8 \
+           FROM pg_stats s JOIN pg_class c ON c.oid = 'runtime_inventory'::regclass \
+          WHERE s.schemaname = current_schema() AND s.tablename = 'runtime_inventory' \
+            AND s.attname IN ('valid_from', 'valid_to')",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(ends
+        .into_iter()
+        .map(|(null_frac, values, freqs, bounds, rows)| {
+            let (values, freqs, bounds) =
+                (values.unwrap_or_default(), freqs.unwrap_or_default(), bounds.unwrap_or_default());
+            fraction_within(null_frac, &values, &freqs, &bounds, lo, hi) * rows.max(0.0)
+        })
+        .fold(0.0, f64::max))
+}
+
+/// The fraction of rows with a value in `(lo, hi]`: the most common values in it, plus the
+/// histogram's share of the rest (linear within a bucket), as PostgreSQL's planner reckons.
+fn fraction_within(
+    null_frac: f64,
+    values: &[DateTime<Utc>],
+    freqs: &[f64],
+    bounds: &[DateTime<Utc>],
+    lo: DateTime<Utc>,
+    hi: DateTime<Utc>,
+) -> f64 {
+    let common: f64 = values.iter().zip(freqs).filter(|(v, _)| lo < **v && **v <= hi).map(|(_, f)| f).sum();
+    let rest = (1.0 - null_frac - freqs.iter().sum::<f64>()).max(0.0);
+    if bounds.len() < 2 {
+        return common;
+    }
+    let buckets = (bounds.len() - 1) as f64;
+    // Where `x` falls in the histogram, from 0 (at or before its first bound) to 1.
+    let position = |x: DateTime<Utc>| -> f64 {
+        if x <= bounds[0] {
+            return 0.0;
+        }
+        let i = bounds.partition_point(|b| *b <= x);
+        if i >= bounds.len() {
+            return 1.0;
+        }
+        let (from, to) = (bounds[i - 1], bounds[i]);
+        let within = (x - from).num_microseconds().unwrap_or(0) as f64
+            / (to - from).num_microseconds().unwrap_or(1).max(1) as f64;
+        ((i - 1) as f64 + within) / buckets
+    };
+    common + rest * (position(hi) - position(lo)).max(0.0)
 }
 
 /// True when fewer than [`BOUNDARY_LIMIT`] periods start and fewer than that end inside the
@@ -510,6 +579,25 @@ mod tests {
     /// The rule: the walk starts at the first key of the scope after `after`, in the byte
     /// order of (environment, service, tenant), whatever `after` is (a cursor of another scope
     /// included).
+    /// The rule: the estimate reads the statistics as the planner does: the most common
+    /// values in the window, plus the histogram's share of the rest, linear within a bucket.
+    #[test]
+    fn boundaries_are_estimated_from_the_statistics_as_the_planner_does() {
+        let t = |h: i64| DateTime::<Utc>::from_timestamp(h * 3600, 0).unwrap();
+        // Four buckets of 10 hours; 20 % of the rows are at hour 5, 10 % are null.
+        let bounds = [t(0), t(10), t(20), t(30), t(40)];
+        let (values, freqs) = ([t(5)], [0.2]);
+        let within = |lo, hi| fraction_within(0.1, &values, &freqs, &bounds, t(lo), t(hi));
+        // The rest (70 %) spread evenly: a quarter per bucket.
+        assert!((within(10, 20) - 0.7 / 4.0).abs() < 1e-9);
+        assert!((within(0, 10) - (0.2 + 0.7 / 4.0)).abs() < 1e-9, "with the common value");
+        assert!((within(15, 25) - 0.7 / 4.0).abs() < 1e-9, "half of two buckets");
+        assert!((within(-5, 50) - 0.9).abs() < 1e-9, "everything but the nulls");
+        assert_eq!(within(41, 50), 0.0);
+        // Without a histogram (few distinct values), only the common values count.
+        assert!((fraction_within(0.0, &values, &freqs, &[], t(4), t(6)) - 0.2).abs() < 1e-9);
+    }
+
     #[test]
     fn a_walk_starts_after_the_cursor_in_key_order() {
         let env = |e| DiffPage { environment: Some(e), ..Default::default() };
