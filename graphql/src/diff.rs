@@ -14,12 +14,11 @@ use std::collections::HashMap;
 
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use commands::log::{RecordedEvent, RECORDED_EVENT_COLUMNS};
 use domain::envelope::keys;
 use projections::inventory::{DiffEntry, InventoryPage, WorkloadState};
 use uuid::Uuid;
 
-use crate::contexts::read_models::{db, workload_page, WorkloadPage};
+use crate::contexts::read_models::{db, events_by_id, workload_page, WorkloadPage};
 use crate::error::{ApiError, IntoGraphql};
 use crate::projection_status::await_position;
 use crate::query::request;
@@ -273,20 +272,4 @@ impl DiffQuery {
         }));
         Ok(connection)
     }
-}
-
-/// The events with these ids, by id, in one statement.
-async fn events_by_id(
-    conn: &mut sqlx::PgConnection,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, RecordedEvent>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<RecordedEvent> =
-        sqlx::query_as(&format!("SELECT {RECORDED_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1)"))
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
-    Ok(rows.into_iter().filter_map(|e| e.event_id.map(|id| (id, e))).collect())
 }

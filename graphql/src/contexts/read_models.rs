@@ -193,14 +193,27 @@ impl Loader<EventById> for PlacementLoader {
 
     async fn load(&self, keys: &[EventById]) -> Result<HashMap<EventById, Self::Value>, Self::Error> {
         let ids: Vec<uuid::Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows: Vec<RecordedEvent> =
-            sqlx::query_as(&format!("SELECT {RECORDED_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1)"))
-                .bind(&ids)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| e.to_string())?;
-        Ok(rows.into_iter().filter_map(|e| e.event_id.map(|id| (EventById(id), e))).collect())
+        let mut conn = self.pool.acquire().await.map_err(|e| e.to_string())?;
+        let events = events_by_id(&mut conn, &ids).await.map_err(|e| e.to_string())?;
+        Ok(events.into_iter().map(|(id, e)| (EventById(id), e)).collect())
     }
+}
+
+/// The events of the log with these ids, by id, in one statement (ids the log does not have
+/// are absent). Callers filter by the caller's tenants, as every log read does.
+pub(crate) async fn events_by_id(
+    conn: &mut sqlx::PgConnection,
+    ids: &[uuid::Uuid],
+) -> Result<HashMap<uuid::Uuid, RecordedEvent>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<RecordedEvent> =
+        sqlx::query_as(&format!("SELECT {RECORDED_EVENT_COLUMNS} FROM events WHERE event_id = ANY($1)"))
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().filter_map(|e| e.event_id.map(|id| (id, e))).collect())
 }
 
 /// The event `id` through the request's loader, if it exists and the caller may see it (the

@@ -170,8 +170,11 @@ pub async fn runtime_diff_by(
         both_sides(&mut query, from, to);
         let rows = query.build_query_as::<CandidateRow>().fetch_all(&mut *tx).await?;
         let exhausted = (rows.len() as i64) < batch;
+        // The next batch starts after this one's last candidate, listed or not.
+        if let Some(last) = rows.last() {
+            after = Some((last.environment_id.clone(), last.service_id.clone(), last.tenant_id.clone()));
+        }
         for row in rows {
-            after = Some((row.environment_id.clone(), row.service_id.clone(), row.tenant_id.clone()));
             if let Some(entry) = row.into_entry(from, to) {
                 entries.push(entry);
                 if entries.len() == wanted {
