@@ -235,17 +235,14 @@ impl ReactorRunner {
             // trip before that). A lease lost meanwhile ends the batch as a refused command
             // would.
             if self.lease.hold().await?.as_ref() != Some(&fence) {
-                tracing::info!(reactor = self.name(), %fence, "lost the lease during a batch; leaving it to the leader");
-                return Ok(0);
+                return Ok(self.step_down(&fence, "lost the lease during a batch"));
             }
             match self.reactor.react(&bus, event).await {
                 Ok(()) => reached = event.position(),
                 Err(ReactorError::Command(CommandError::Fenced(_))) => {
                     // Deposed mid-batch: the new leader reacts from the checkpoint, which
                     // this replica can no longer move either.
-                    self.lease.forget();
-                    tracing::info!(reactor = self.name(), %fence, "deposed during a batch; leaving it to the leader");
-                    return Ok(0);
+                    return Ok(self.step_down(&fence, "deposed during a batch"));
                 }
                 Err(err) => {
                     failure = Some(err);
@@ -261,9 +258,7 @@ impl ReactorRunner {
             // Only under the lease: a deposed leader's checkpoint would skip or repeat the
             // new leader's work. The share lock keeps a takeover out until this commits.
             if !fence.holds(&mut tx).await? {
-                self.lease.forget();
-                tracing::info!(reactor = self.name(), %fence, "deposed before moving the checkpoint");
-                return Ok(0);
+                return Ok(self.step_down(&fence, "deposed before moving the checkpoint"));
             }
             sqlx::query(
                 "UPDATE reactor_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, \
@@ -298,6 +293,14 @@ impl ReactorRunner {
             }
             None => Ok(handled),
         }
+    }
+
+    /// Ends a batch this replica may no longer finish (its transaction rolls back, the
+    /// checkpoint stays): the lease is asked again next round. Nothing was reacted to here.
+    fn step_down(&self, fence: &commands::Fence, why: &str) -> usize {
+        self.lease.forget();
+        tracing::info!(reactor = self.name(), %fence, why, "leaving the batch to the leader");
+        0
     }
 
     /// Reacts until no final event is left (waiting out another replica's batch, so that
