@@ -100,6 +100,10 @@ pub enum Operation {
     Read(Read),
     /// A command: aggregate type and command name.
     Command(&'static str, &'static str),
+    /// A report of observed state (an environment's workloads, a probe's sample, a
+    /// workload's metrics): stored beside the log as a sample, not a command; what it changes
+    /// becomes commands of the reporter.
+    Report,
 }
 
 use Role::{ControlPlane as CP, GovernanceAuditor as GA, PlatformAdmin as PA, TenantOperator as TO, Worker as W};
@@ -185,6 +189,9 @@ pub fn allowed_roles(operation: Operation) -> &'static [Role] {
     match operation {
         Operation::Read(read) => read_roles(read),
         Operation::Command(aggregate_type, command) => command_roles(aggregate_type, command).unwrap_or(&[]),
+        // The reporters of observed state are the commands' observers: they may record what
+        // they see (probe results, drift) in every tenant.
+        Operation::Report => &[PA, W],
     }
 }
 

@@ -72,6 +72,10 @@ pub struct ApiState {
     pub feed: projections::live::LiveFeed,
     /// The workers (control loops) this replica runs, for their status.
     pub reactors: std::sync::Arc<Vec<workers::ReactorRunner>>,
+    /// The clock-driven control loops this replica runs, for their status.
+    pub loops: std::sync::Arc<Vec<workers::LoopRunner>>,
+    /// The intake of observed state (reports, probe samples).
+    pub intake: workers::Intake,
 }
 
 /// Builds the schema with its limits and introspection on.

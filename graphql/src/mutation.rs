@@ -6,6 +6,7 @@ use crate::contexts::catalog::CatalogMutation;
 use crate::contexts::configuration::ConfigurationMutation;
 use crate::contexts::environments::EnvironmentMutation;
 use crate::contexts::health::HealthMutation;
+use crate::contexts::observed::ObservedMutation;
 use crate::contexts::scaling::ScalingMutation;
 use crate::contexts::tenancy::TenancyMutation;
 
@@ -18,4 +19,5 @@ pub struct MutationRoot(
     TenancyMutation,
     ScalingMutation,
     HealthMutation,
+    ObservedMutation,
 );

@@ -16,13 +16,24 @@ use crate::ApiState;
 pub struct WorkerStatus {
     /// The worker's name; it acts as `worker:<name>`.
     pub name: String,
-    /// Log cursor up to which every event it wants was answered.
-    pub checkpoint: String,
-    /// Events answered, all replicas together.
+    /// `REACTOR` (answers events of the log from a checkpoint) or `LOOP` (runs by the clock
+    /// over observations and aggregates).
+    pub kind: String,
+    /// Log cursor up to which every event it wants was answered (reactors only).
+    pub checkpoint: Option<String>,
+    /// Rounds run, all replicas together (loops only).
+    pub runs: Option<i64>,
+    /// Commands issued, all replicas together (loops only).
+    pub actions: Option<i64>,
+    /// The last round of any replica (loops only).
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// Events answered, all replicas together (0 for loops).
     pub events_handled: i64,
-    /// Committed events past its checkpoint (of any type; it may want none of them).
+    /// Committed events past its checkpoint (of any type; it may want none of them); 0 for
+    /// loops.
     pub lag_events: i64,
-    /// Age of the oldest of them, in milliseconds.
+    /// Reactors: age of the oldest event past the checkpoint; loops: time since the last
+    /// round of any replica. In milliseconds.
     pub lag_ms: i64,
     /// Failed rounds, all replicas together (each is retried).
     pub errors: i64,
@@ -39,7 +50,8 @@ pub struct WorkerStatus {
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// True when this replica is the leader.
     pub leading_here: bool,
-    /// The replica (`host:pid:suffix`) that moved the checkpoint last: the leader then.
+    /// The replica (`host:pid:suffix`) that moved the checkpoint (or ran the round) last:
+    /// the leader then.
     pub last_moved_by: Option<String>,
     /// When the checkpoint moved last.
     pub last_moved_at: Option<DateTime<Utc>>,
@@ -70,7 +82,11 @@ impl WorkerQuery {
                 lease_expires_at: s.leader.as_ref().map(|l| l.expires_at),
                 leading_here,
                 name: s.name,
-                checkpoint: s.checkpoint.to_cursor(),
+                kind: "REACTOR".to_owned(),
+                checkpoint: Some(s.checkpoint.to_cursor()),
+                runs: None,
+                actions: None,
+                last_run_at: None,
                 events_handled: s.events_handled,
                 lag_events: s.lag_events,
                 lag_ms: s.lag_ms,
@@ -79,6 +95,34 @@ impl WorkerQuery {
                 last_error_at,
                 last_moved_by,
                 last_moved_at,
+                last_round_here: s.last_round_here,
+            });
+        }
+        for runner in state.loops.iter() {
+            let s = runner.status().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
+            let (last_error, last_error_at) = s.last_error.map_or((None, None), |(m, t)| (Some(m), Some(t)));
+            let (last_moved_by, last_run_at) = s.last_run.map_or((None, None), |(r, t)| (Some(r), Some(t)));
+            let leading_here =
+                s.leader.as_ref().is_some_and(|l| l.holder == runner.replica() && l.expires_at > Utc::now());
+            out.push(WorkerStatus {
+                leader: s.leader.as_ref().map(|l| l.holder.clone()),
+                lease_epoch: s.leader.as_ref().map(|l| l.epoch),
+                lease_expires_at: s.leader.as_ref().map(|l| l.expires_at),
+                leading_here,
+                name: s.name,
+                kind: "LOOP".to_owned(),
+                checkpoint: None,
+                runs: Some(s.runs),
+                actions: Some(s.actions),
+                last_run_at,
+                events_handled: 0,
+                lag_events: 0,
+                lag_ms: last_run_at.map_or(0, |t| (Utc::now() - t).num_milliseconds().max(0)),
+                errors: s.errors,
+                last_error,
+                last_error_at,
+                last_moved_by,
+                last_moved_at: last_run_at,
                 last_round_here: s.last_round_here,
             });
         }

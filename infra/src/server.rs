@@ -13,7 +13,10 @@ use projections::{ProjectionError, ProjectionRunner};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use workers::{ReactorError, ReactorRunner, RemediationReactor, SupersessionReactor};
+use workers::{
+    DeploymentGateLoop, GateAnalysis, HealthProbeLoop, Intake, LoopRunner, ProbeSettings, ReactorError, ReactorRunner,
+    RemediationReactor, SupersessionReactor,
+};
 
 use crate::database;
 
@@ -30,6 +33,19 @@ pub struct Platform {
     pub reactors: Vec<ReactorRunner>,
     /// The live feed subscriptions join (one reader of the log for this replica).
     pub feed: LiveFeed,
+    /// One runner per clock-driven control loop (deployment gate, health probe).
+    pub loops: Vec<LoopRunner>,
+    /// The intake of observed state, shared by the API and the probe worker.
+    pub intake: Intake,
+}
+
+/// How the clock-driven loops run (tests shorten them).
+#[derive(Debug, Clone, Default)]
+pub struct LoopSettings {
+    /// The deployment gate's analysis.
+    pub gate: GateAnalysis,
+    /// The health probe worker's pace.
+    pub probe: ProbeSettings,
 }
 
 /// A worker named in configuration that this platform does not have.
@@ -43,8 +59,13 @@ pub struct UnknownWorker {
 }
 
 impl Platform {
-    /// Wires the bus, every projection and every reactor over `pool`.
+    /// Wires the bus, every projection, every reactor and every loop over `pool`.
     pub fn new(pool: PgPool) -> Self {
+        Self::with_loops(pool, LoopSettings::default())
+    }
+
+    /// [`Platform::new`] with the loops paced by `settings`.
+    pub fn with_loops(pool: PgPool, settings: LoopSettings) -> Self {
         let bus = CommandBus::new(pool.clone());
         let runners = projections::registry::all_projectors(bus.routes())
             .into_iter()
@@ -55,7 +76,16 @@ impl Platform {
             ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(RemediationReactor)),
         ];
         let feed = LiveFeed::new(pool.clone(), bus.routes());
-        Self { pool, bus, runners, reactors, feed }
+        let intake = Intake::new(bus.clone());
+        let loops = vec![
+            LoopRunner::new(
+                pool.clone(),
+                bus.clone(),
+                Arc::new(DeploymentGateLoop::new(intake.observations().clone(), settings.gate)),
+            ),
+            LoopRunner::new(pool.clone(), bus.clone(), Arc::new(HealthProbeLoop::new(intake.clone(), settings.probe))),
+        ];
+        Self { pool, bus, runners, reactors, feed, loops, intake }
     }
 
     /// The API in development mode (identity from headers) with the default limits: what
@@ -83,6 +113,8 @@ impl Platform {
             runners: Arc::new(self.runners.clone()),
             feed: self.feed.clone(),
             reactors: Arc::new(self.reactors.clone()),
+            loops: Arc::new(self.loops.clone()),
+            intake: self.intake.clone(),
         }
     }
 
@@ -90,11 +122,13 @@ impl Platform {
     /// switched off, e.g. while an incident is investigated). An unknown name is an error, so a
     /// typo never leaves a loop running that was meant to be off.
     pub fn switch_off_workers(&mut self, names: &[String]) -> Result<(), UnknownWorker> {
-        let known: Vec<&str> = self.reactors.iter().map(|r| r.name()).collect();
+        let known: Vec<&str> =
+            self.reactors.iter().map(|r| r.name()).chain(self.loops.iter().map(|l| l.name())).collect();
         if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
             return Err(UnknownWorker { name: unknown.clone(), known: known.join(", ") });
         }
         self.reactors.retain(|r| !names.iter().any(|n| n == r.name()));
+        self.loops.retain(|l| !names.iter().any(|n| n == l.name()));
         Ok(())
     }
 
@@ -145,13 +179,17 @@ impl Platform {
         tokio::spawn(self.feed.clone().run(self.bus.subscribe_commits(), shutdown))
     }
 
-    /// Registers every reactor's checkpoint and runs each in the background until `shutdown`
-    /// turns true.
+    /// Registers every reactor's checkpoint and every loop's row, and runs each in the
+    /// background until `shutdown` turns true.
     pub async fn start_reactors(&self, shutdown: watch::Receiver<bool>) -> Result<Vec<JoinHandle<()>>, ReactorError> {
-        let mut handles = Vec::with_capacity(self.reactors.len());
+        let mut handles = Vec::with_capacity(self.reactors.len() + self.loops.len());
         for reactor in &self.reactors {
             reactor.prepare().await?;
             handles.push(tokio::spawn(reactor.clone().run(self.bus.subscribe_commits(), shutdown.clone())));
+        }
+        for runner in &self.loops {
+            runner.prepare().await?;
+            handles.push(tokio::spawn(runner.clone().run(shutdown.clone())));
         }
         Ok(handles)
     }

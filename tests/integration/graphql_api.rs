@@ -464,6 +464,8 @@ async fn the_log_subscription_streams_new_events() {
         runners: std::sync::Arc::new(app.platform.runners.clone()),
         feed: app.platform.feed.clone(),
         reactors: Default::default(),
+        loops: Default::default(),
+        intake: app.platform.intake.clone(),
     });
     let request = async_graphql::Request::new(
         "subscription { logEvents(aggregateType: \"RuntimeEnvironment\") { eventType aggregateId } }",

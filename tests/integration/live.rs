@@ -132,6 +132,8 @@ async fn a_stalled_subscriber_holds_no_one_back_and_ends_with_its_resume_cursor(
         runners: Arc::new(app.platform.runners.clone()),
         feed: feed.clone(),
         reactors: Default::default(),
+        loops: Default::default(),
+        intake: app.platform.intake.clone(),
     });
     let request = || {
         async_graphql::Request::new(
@@ -245,6 +247,8 @@ async fn another_tenants_events_never_reach_a_tenant_scoped_subscriber() {
         runners: Arc::new(app.platform.runners.clone()),
         feed: app.platform.feed.clone(),
         reactors: Default::default(),
+        loops: Default::default(),
+        intake: app.platform.intake.clone(),
     });
     // Replaying the whole log as fabrikam: none of contoso's aggregates.
     let request =

@@ -4,6 +4,7 @@ mod api_limits;
 mod audit_export;
 mod bus;
 mod causal;
+mod control_loops;
 mod dry_run;
 mod fuzz;
 mod graphql_api;

@@ -6,13 +6,22 @@
 //! ([`lease`]), and its commands are fenced by its lease: a deposed leader cannot act.
 
 pub mod error;
+pub mod gate;
+pub mod intake;
 pub mod lease;
+pub mod observation;
+pub mod periodic;
+pub mod probe;
 pub mod reaction;
 pub mod reactor;
 pub mod remediation;
 pub mod supersession;
 
 pub use error::ReactorError;
+pub use gate::{DeploymentGateLoop, GateAnalysis};
+pub use intake::{Intake, IntakeError};
+pub use periodic::{LoopRunner, LoopStatus, Periodic};
+pub use probe::{HealthProbeLoop, ProbeSettings};
 pub use reactor::{Reactor, ReactorRunner, ReactorStatus};
 pub use remediation::RemediationReactor;
 pub use supersession::SupersessionReactor;

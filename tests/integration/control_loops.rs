@@ -1,0 +1,312 @@
+//! The clock-driven control loops against a real endpoint: the health probe worker probes the
+//! readiness endpoint a service's contract declares at the address the environment reports,
+//! and the deployment gate judges verifying deployments by those samples. Rules:
+//! - a deployment verifying while its endpoint answers 2xx is promoted after `consecutive`
+//!   passing samples, by `worker:deployment-gate`, in the deployment's trace, caused by the
+//!   newest sample it judged (a stored observation);
+//! - a deployment verifying while the endpoint answers 503 fails at the failure limit and is
+//!   rolled back to the last known-good deployment; it is recorded rolled back once the
+//!   environment reports the known-good image running, caused by that report;
+//! - the probe's flips reach the workload's health as events of `worker:health-probe`; repeated
+//!   samples write none;
+//! - reports are for reporters (Worker, PlatformAdmin): anyone else is refused and nothing is
+//!   stored; a report of an unknown environment is `NOT_FOUND`; a malformed one
+//!   `INVALID_INPUT`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use tests::{environment_input, error_code, TestApp, TestDb};
+
+const R: &str = "{ aggregateId events { eventId eventType } }";
+const REPORTER: [(&str, &str); 2] = [("x-roles", "Worker"), ("x-actor", "worker:aks-agent")];
+
+/// A workload's readiness endpoint that turns unhealthy on command.
+struct Endpoint {
+    port: u16,
+    healthy: Arc<AtomicBool>,
+}
+
+async fn endpoint() -> Endpoint {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let flag = healthy.clone();
+    let app = axum::Router::new().route(
+        "/ready",
+        axum::routing::get(move || {
+            let flag = flag.clone();
+            async move {
+                if flag.load(Ordering::SeqCst) {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "draining")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Endpoint { port, healthy }
+}
+
+async fn run(app: &TestApp, mutation: &str, variables: Value) -> Value {
+    let response = app.gql(&format!("mutation{mutation} {R} }}"), variables).await;
+    assert!(response["errors"].is_null(), "{mutation}: {response}");
+    response["data"].as_object().unwrap().values().next().unwrap().clone()
+}
+
+fn id(result: &Value) -> String {
+    result["aggregateId"].as_str().unwrap().to_owned()
+}
+
+/// A Ready dev environment and an active service whose readiness probe is `GET /ready` on
+/// `port` every second.
+async fn place(app: &TestApp, port: u16) -> (String, String) {
+    let env = id(&run(
+        app,
+        "($i: RequestEnvironmentInput!) { requestEnvironment(input: $i)",
+        json!({ "i": environment_input("shop", "loops", "DEV") }),
+    )
+    .await);
+    run(app, "($id: ID!) { recordProvisioningStarted(id: $id)", json!({ "id": env })).await;
+    run(
+        app,
+        "($id: ID!, $o: ProvisioningOutputsInput!) { recordProvisioningSucceeded(id: $id, outputs: $o)",
+        json!({ "id": env, "o": { "endpoints": [], "resourceIds": [], "stackVersion": 1 } }),
+    )
+    .await;
+    let contract = json!({ "image": "shop.azurecr.io/api", "ports": [port],
+        "readiness": { "kind": "HTTP", "path": "/ready", "port": port, "periodSeconds": 1, "timeoutSeconds": 1 },
+        "minReplicas": 1, "maxReplicas": 5, "compute": "AKS" });
+    let service = id(&run(
+        app,
+        "($i: RegisterServiceInput!) { registerService(input: $i)",
+        json!({ "i": { "product": "shop", "name": "api", "kind": "MICROSERVICE", "blueprint": "blueprints/api@3", "contract": contract } }),
+    )
+    .await);
+    run(app, "($id: ID!) { activateService(id: $id)", json!({ "id": service })).await;
+    (env, service)
+}
+
+fn digest(version: &str) -> String {
+    format!("sha256:{:0>64}", version.replace('.', ""))
+}
+
+/// Starts a deployment of `version` and rolls it out: it is `Verifying`, waiting for the gate.
+async fn verifying(app: &TestApp, env: &str, service: &str, version: &str) -> String {
+    let deployment = id(&run(
+        app,
+        "($i: StartDeploymentInput!) { startDeployment(input: $i)",
+        json!({ "i": { "service": service, "environment": env,
+            "artifact": { "digest": digest(version), "version": version, "commit": "7".repeat(40) },
+            "strategy": { "kind": "ROLLING" },
+            "gates": [{ "name": "availability", "kind": "AVAILABILITY", "threshold": 80.0 },
+                      { "name": "latency", "kind": "LATENCY_P95", "threshold": 2000.0 }] } }),
+    )
+    .await);
+    let v = json!({ "id": deployment });
+    run(app, "($id: ID!) { beginDeploymentRollout(id: $id)", v.clone()).await;
+    run(app, "($id: ID!) { recordDeploymentStepProgress(id: $id, step: 0, percent: 100)", v).await;
+    deployment
+}
+
+/// Reports that `env` runs `version` of `service`, reachable on loopback.
+async fn report(app: &TestApp, env: &str, service: &str, version: &str) -> Value {
+    let response = app
+        .gql_with(
+            "mutation($e: ID!, $w: [ObservedWorkloadInput!]!) { reportObservedState(environmentId: $e, workloads: $w) \
+               { observationId traceId } }",
+            json!({ "e": env, "w": [{ "serviceId": service, "version": version, "digest": digest(version),
+                "replicas": 2, "namespace": "shop", "address": "127.0.0.1" }] }),
+            &REPORTER,
+        )
+        .await;
+    assert!(response["errors"].is_null(), "{response}");
+    response["data"]["reportObservedState"].clone()
+}
+
+async fn deployment(app: &TestApp, id: &str) -> Value {
+    let r = app
+        .gql(
+            "query($id: ID!) { deployment(id: $id) { status rollbackTarget failureReason gates { name passed } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    r["data"]["deployment"].clone()
+}
+
+/// Waits (at most 30 s) until deployment `id` reaches `status`.
+async fn until_status(app: &TestApp, id: &str, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = deployment(app, id).await;
+        if d["status"] == status {
+            return d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "deployment {id} never reached {status}: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The deployment's events as `(type, actor, trace, causation)`.
+async fn events_of(db: &TestDb, id: &str) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+    sqlx::query_as(
+        "SELECT event_type, metadata->>'actor', metadata->>'trace_id', metadata->>'causation_id' FROM events \
+          WHERE aggregate_type = 'RuntimeDeployment' AND aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+/// The event types `trace(traceId)` lists.
+async fn trace(app: &TestApp, trace_id: &str) -> Vec<(String, String)> {
+    let r = app
+        .gql(
+            "query($t: String!) { trace(traceId: $t, first: 200) { nodes { eventType actor } } }",
+            json!({ "t": trace_id }),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
+    r["data"]["trace"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["eventType"].as_str().unwrap().to_owned(), n["actor"].as_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
+async fn observation_kind(db: &TestDb, id: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT kind FROM observations WHERE observation_id = $1::uuid")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .unwrap()
+}
+
+async fn fast_app(db: &TestDb) -> TestApp {
+    let settings = infra::server::LoopSettings {
+        gate: workers::GateAnalysis {
+            interval: Duration::from_millis(100),
+            timeout: chrono::Duration::seconds(60),
+            ..Default::default()
+        },
+        probe: workers::ProbeSettings { tick: Duration::from_millis(100), ..Default::default() },
+    };
+    TestApp::start_with_loops(db.pool.clone(), settings).await
+}
+
+#[tokio::test]
+async fn a_healthy_rollout_is_promoted_and_an_unhealthy_one_rolled_back_by_the_loops() {
+    let db = TestDb::new().await;
+    let app = fast_app(&db).await;
+    let server = endpoint().await;
+    let (env, service) = place(&app, server.port).await;
+
+    // 1. Healthy: promoted by the gate, on the probe worker's samples.
+    let first = verifying(&app, &env, &service, "1.0.0").await;
+    report(&app, &env, &service, "1.0.0").await;
+    let promoted = until_status(&app, &first, "SUCCEEDED").await;
+    assert!(promoted["gates"].as_array().unwrap().iter().all(|g| g["passed"] == true), "{promoted}");
+    let events = events_of(&db, &first).await;
+    let trace_id = events[0].2.clone().unwrap();
+    let (kind, actor, in_trace, cause) = events.iter().find(|e| e.0 == "DeploymentSucceeded").unwrap().clone();
+    assert_eq!(kind, "DeploymentSucceeded");
+    assert_eq!(actor.as_deref(), Some("worker:deployment-gate"));
+    assert_eq!(in_trace.as_deref(), Some(trace_id.as_str()), "the verdict is in the rollout's trace");
+    assert_eq!(observation_kind(&db, cause.as_deref().unwrap()).await.as_deref(), Some("probe"), "caused by a sample");
+    let traced = trace(&app, &trace_id).await;
+    assert!(
+        traced.contains(&("DeploymentSucceeded".to_owned(), "worker:deployment-gate".to_owned())),
+        "trace(traceId) shows the worker's promotion: {traced:?}"
+    );
+
+    // 2. Unhealthy: failed at the failure limit, rolled back to the known-good deployment,
+    //    and recorded rolled back once the environment runs the known-good image again.
+    server.healthy.store(false, Ordering::SeqCst);
+    let second = verifying(&app, &env, &service, "2.0.0").await;
+    report(&app, &env, &service, "2.0.0").await;
+    let rolling = until_status(&app, &second, "ROLLING_BACK").await;
+    assert_eq!(rolling["rollbackTarget"], first.as_str(), "{rolling}");
+    assert!(rolling["failureReason"].as_str().unwrap().contains("readiness samples failed"), "{rolling}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(deployment(&app, &second).await["status"], "ROLLING_BACK", "not rolled back before the report");
+    let back = report(&app, &env, &service, "1.0.0").await;
+    until_status(&app, &second, "ROLLED_BACK").await;
+    let events = events_of(&db, &second).await;
+    let rolled = events.iter().find(|e| e.0 == "DeploymentRolledBack").unwrap();
+    assert_eq!(rolled.1.as_deref(), Some("worker:deployment-gate"));
+    assert_eq!(rolled.3.as_deref(), back["observationId"].as_str(), "caused by the report that showed it");
+    for verdict in ["DeploymentFailed", "RollbackStarted"] {
+        let e = events.iter().find(|e| e.0 == verdict).unwrap_or_else(|| panic!("{verdict} in {events:?}"));
+        assert_eq!(e.1.as_deref(), Some("worker:deployment-gate"));
+        assert_eq!(e.2, events[0].2, "in the rollout's trace");
+    }
+
+    // 3. The probe's flips reached the health as the probe worker's events, and only flips:
+    //    a handful of events for dozens of samples.
+    let (samples, flips): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM observations WHERE kind = 'probe'), \
+                (SELECT count(*) FROM events WHERE aggregate_type = 'RuntimeHealth' \
+                    AND event_type = 'ProbeResultChanged' AND metadata->>'actor' = 'worker:health-probe')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(samples >= 6, "{samples} samples");
+    assert_eq!(flips, 2, "passed, then failed: one event per flip ({samples} samples)");
+
+    // 4. The loops say where they stand.
+    let r = app.gql("{ workers { name kind leader runs actions errors } }", json!({})).await;
+    let gate = r["data"]["workers"].as_array().unwrap().iter().find(|w| w["name"] == "deployment-gate").unwrap().clone();
+    assert_eq!(gate["kind"], "LOOP");
+    assert!(gate["leader"].is_string() && gate["runs"].as_i64().unwrap() > 0, "{gate}");
+    assert!(gate["actions"].as_i64().unwrap() >= 6, "{gate}");
+}
+
+#[tokio::test]
+async fn reports_are_for_reporters_and_bad_reports_change_nothing() {
+    let db = TestDb::new().await;
+    let app = TestApp::start(db.pool.clone()).await;
+    let (env, service) = place(&app, 9).await;
+    let mutation = "mutation($e: ID!, $w: [ObservedWorkloadInput!]!) { reportObservedState(environmentId: $e, workloads: $w) { observationId } }";
+    let workload = |digest: &str| json!([{ "serviceId": service, "digest": digest, "address": "127.0.0.1" }]);
+    let good = digest("1.0.0");
+    let cases: Vec<(Value, Vec<(&str, &str)>, &str)> = vec![
+        (json!({ "e": env, "w": workload(&good) }), vec![("x-roles", "TenantOperator"), ("x-tenant-id", "contoso")], "FORBIDDEN"),
+        (json!({ "e": env, "w": workload(&good) }), vec![("x-roles", "ControlPlane")], "FORBIDDEN"),
+        (json!({ "e": env, "w": workload("sha256:nothex") }), REPORTER.to_vec(), "INVALID_INPUT"),
+        (
+            json!({ "e": env, "w": [{ "serviceId": service, "address": "http://evil/" }] }),
+            REPORTER.to_vec(),
+            "INVALID_INPUT",
+        ),
+        (json!({ "e": "0190f1e2-7b3c-7d4e-8f5a-6b7c8d9e0f1a", "w": workload(&good) }), REPORTER.to_vec(), "NOT_FOUND"),
+    ];
+    for (variables, headers, code) in cases {
+        let r = app.gql_with(mutation, variables.clone(), &headers).await;
+        assert_eq!(error_code(&r), Some(code), "{variables} as {headers:?}: {r}");
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM observations").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(stored, 0, "a refused report stores nothing");
+
+    // A reporter's report is stored, and a probe sample is recorded on the workload's health.
+    let r = app.gql_with(mutation, json!({ "e": env, "w": workload(&good) }), &REPORTER).await;
+    assert!(r["errors"].is_null(), "{r}");
+    let probe = "mutation($e: ID!, $s: ID!) { reportProbeResult(environmentId: $e, serviceId: $s, \
+        probe: { kind: READINESS }, passed: true, latencyMs: 12) { observationId health { aggregateId events { eventType } } } }";
+    let first = app.gql_with(probe, json!({ "e": env, "s": service }), &REPORTER).await;
+    assert!(first["errors"].is_null(), "{first}");
+    let again = app.gql_with(probe, json!({ "e": env, "s": service }), &REPORTER).await;
+    let health = &first["data"]["reportProbeResult"]["health"];
+    assert!(!health["events"].as_array().unwrap().is_empty(), "the first sample is a change: {first}");
+    assert_eq!(again["data"]["reportProbeResult"]["health"]["aggregateId"], health["aggregateId"], "one health record");
+    assert!(again["data"]["reportProbeResult"]["health"]["events"].as_array().unwrap().is_empty(), "a repeat is none");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM observations").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(stored, 3, "every sample is stored");
+}
