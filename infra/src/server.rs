@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use workers::{
-    DeploymentGateLoop, GateAnalysis, HealthProbeLoop, Intake, LoopRunner, ProbeSettings, ReactorError, ReactorRunner,
+    DeploymentGateLoop, DriftDetectionLoop, GateAnalysis, HealthProbeLoop, Intake, LoopRunner, ProbeSettings, ReactorError, ReactorRunner,
     RemediationReactor, SupersessionReactor,
 };
 
@@ -33,7 +33,8 @@ pub struct Platform {
     pub reactors: Vec<ReactorRunner>,
     /// The live feed subscriptions join (one reader of the log for this replica).
     pub feed: LiveFeed,
-    /// One runner per clock-driven control loop (deployment gate, health probe).
+    /// One runner per clock-driven control loop (deployment gate, health probe, drift
+    /// detection).
     pub loops: Vec<LoopRunner>,
     /// The intake of observed state, shared by the API and the probe worker.
     pub intake: Intake,
@@ -46,6 +47,8 @@ pub struct LoopSettings {
     pub gate: GateAnalysis,
     /// The health probe worker's pace.
     pub probe: ProbeSettings,
+    /// The pause between two drift detection rounds (a state report starts one at once).
+    pub drift_interval: Option<std::time::Duration>,
 }
 
 /// A worker named in configuration that this platform does not have.
@@ -84,6 +87,15 @@ impl Platform {
                 Arc::new(DeploymentGateLoop::new(intake.observations().clone(), settings.gate)),
             ),
             LoopRunner::new(pool.clone(), bus.clone(), Arc::new(HealthProbeLoop::new(intake.clone(), settings.probe))),
+            LoopRunner::new(
+                pool.clone(),
+                bus.clone(),
+                Arc::new(DriftDetectionLoop::new(
+                    intake.observations().clone(),
+                    settings.drift_interval.unwrap_or(std::time::Duration::from_secs(5)),
+                    intake.state_reported(),
+                )),
+            ),
         ];
         Self { pool, bus, runners, reactors, feed, loops, intake }
     }

@@ -65,10 +65,16 @@ fn id(result: &Value) -> String {
 /// A Ready dev environment and an active service whose readiness probe is `GET /ready` on
 /// `port` every second.
 async fn place(app: &TestApp, port: u16) -> (String, String) {
+    place_in(app, port, "loops", "DEV", "api").await
+}
+
+/// A Ready environment `name` of `stage` and an active service `service` whose readiness
+/// probe is `GET /ready` on `port` every second.
+async fn place_in(app: &TestApp, port: u16, name: &str, stage: &str, service: &str) -> (String, String) {
     let env = id(&run(
         app,
         "($i: RequestEnvironmentInput!) { requestEnvironment(input: $i)",
-        json!({ "i": environment_input("shop", "loops", "DEV") }),
+        json!({ "i": environment_input("shop", name, stage) }),
     )
     .await);
     run(app, "($id: ID!) { recordProvisioningStarted(id: $id)", json!({ "id": env })).await;
@@ -84,7 +90,7 @@ async fn place(app: &TestApp, port: u16) -> (String, String) {
     let service = id(&run(
         app,
         "($i: RegisterServiceInput!) { registerService(input: $i)",
-        json!({ "i": { "product": "shop", "name": "api", "kind": "MICROSERVICE", "blueprint": "blueprints/api@3", "contract": contract } }),
+        json!({ "i": { "product": "shop", "name": service, "kind": "MICROSERVICE", "blueprint": "blueprints/api@3", "contract": contract } }),
     )
     .await);
     run(app, "($id: ID!) { activateService(id: $id)", json!({ "id": service })).await;
@@ -197,6 +203,7 @@ async fn fast_app(db: &TestDb) -> TestApp {
             ..Default::default()
         },
         probe: workers::ProbeSettings { tick: Duration::from_millis(100), ..Default::default() },
+        drift_interval: Some(Duration::from_millis(100)),
     };
     TestApp::start_with_loops(db.pool.clone(), settings).await
 }
@@ -309,4 +316,114 @@ async fn reports_are_for_reporters_and_bad_reports_change_nothing() {
     assert!(again["data"]["reportProbeResult"]["health"]["events"].as_array().unwrap().is_empty(), "a repeat is none");
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM observations").fetch_one(&db.pool).await.unwrap();
     assert_eq!(stored, 3, "every sample is stored");
+}
+
+/// The findings of `env` as `(id, class, status)`, from the drift view.
+async fn findings(db: &TestDb, env: &str) -> Vec<(String, String, String)> {
+    sqlx::query_as("SELECT finding_id, class, status FROM drift_view WHERE environment_id = $1 ORDER BY detected_at")
+        .bind(env)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
+/// Waits (at most 30 s) until `env` has exactly one finding, of `class`, in `status`.
+async fn until_finding(db: &TestDb, env: &str, class: &str, status: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let f = findings(db, env).await;
+        if f.len() == 1 && f[0].1 == class && f[0].2 == status {
+            return f[0].0.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no single {class} finding {status} in {env}: {f:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The finding's events as `(type, actor, trace, causation)`.
+async fn finding_events(db: &TestDb, id: &str) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+    sqlx::query_as(
+        "SELECT event_type, metadata->>'actor', metadata->>'trace_id', metadata->>'causation_id' FROM events \
+          WHERE aggregate_type = 'DriftFinding' AND aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn drift_is_remediated_in_dev_waits_for_approval_in_prod_and_resolves_when_back_in_line() {
+    let db = TestDb::new().await;
+    let app = fast_app(&db).await;
+    let server = endpoint().await;
+
+    // Dev: 1.0.0 deployed (promoted by the gate) and reported running: no finding.
+    let (dev, api) = place_in(&app, server.port, "dev-a", "DEV", "api").await;
+    let first = verifying(&app, &dev, &api, "1.0.0").await;
+    report(&app, &dev, &api, "1.0.0").await;
+    until_status(&app, &first, "SUCCEEDED").await;
+    report(&app, &dev, &api, "1.0.0").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(findings(&db, &dev).await.is_empty(), "in line: no finding");
+
+    // Someone runs 6.6.6 by hand: detected by the loop in the report's trace, caused by it;
+    // remediated by redeploying the known-good artifact, rolled out and promoted by the gate.
+    let drifted = report(&app, &dev, &api, "6.6.6").await;
+    let finding = until_finding(&db, &dev, "version", "remediating").await;
+    let events = finding_events(&db, &finding).await;
+    assert_eq!(events[0].0, "RuntimeDriftDetected");
+    assert_eq!(events[0].1.as_deref(), Some("worker:drift-detection"));
+    assert_eq!(events[0].2.as_deref(), drifted["traceId"].as_str(), "in the trace of the report");
+    assert_eq!(events[0].3.as_deref(), drifted["observationId"].as_str(), "caused by the report");
+    // The remediation names a new deployment, which the remediation worker starts.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let redeploy: String = loop {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT deployment_id FROM deployment_history WHERE environment_id = $1 AND deployment_id <> $2",
+        )
+        .bind(&dev)
+        .bind(&first)
+        .fetch_optional(&db.pool)
+        .await
+        .unwrap();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the remediation started no deployment");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let v = json!({ "id": redeploy });
+    run(&app, "($id: ID!) { beginDeploymentRollout(id: $id)", v.clone()).await;
+    run(&app, "($id: ID!) { recordDeploymentStepProgress(id: $id, step: 0, percent: 100)", v).await;
+    until_status(&app, &redeploy, "SUCCEEDED").await;
+    until_finding(&db, &dev, "version", "remediated").await;
+    let traced = trace(&app, drifted["traceId"].as_str().unwrap()).await;
+    for link in [
+        ("RuntimeDriftDetected", "worker:drift-detection"),
+        ("DriftRemediationStarted", "worker:drift-remediation"),
+        ("DeploymentStarted", "worker:drift-remediation"),
+    ] {
+        assert!(traced.contains(&(link.0.to_owned(), link.1.to_owned())), "{link:?} in {traced:?}");
+    }
+    // The stale report (6.6.6, from before the redeploy) opens nothing new.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(findings(&db, &dev).await.len(), 1, "no new finding from a report older than the redeploy");
+
+    // Prod: the same drift waits for a person, and resolves when the report is back in line.
+    place_in(&app, server.port, "stg-a", "STAGING", "api-staging").await;
+    let (prod, shop) = place_in(&app, server.port, "prod-a", "PROD", "api-prod").await;
+    let live = verifying(&app, &prod, &shop, "1.0.0").await;
+    report(&app, &prod, &shop, "1.0.0").await;
+    until_status(&app, &live, "SUCCEEDED").await;
+    report(&app, &prod, &shop, "6.6.6").await;
+    let finding = until_finding(&db, &prod, "version", "detected").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(findings(&db, &prod).await[0].2, "detected", "production waits for approval");
+    let back = report(&app, &prod, &shop, "1.0.0").await;
+    until_finding(&db, &prod, "version", "resolved").await;
+    let events = finding_events(&db, &finding).await;
+    let resolved = events.iter().find(|e| e.0 == "DriftResolved").unwrap();
+    assert_eq!(resolved.1.as_deref(), Some("worker:drift-detection"));
+    assert_eq!(resolved.3.as_deref(), back["observationId"].as_str(), "caused by the report back in line");
 }

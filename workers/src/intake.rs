@@ -108,7 +108,8 @@ impl Intake {
         self.known_environment(environment).await?;
         let observation =
             self.observations.record(Kind::State, &Target::environment(environment), "", &state, ctx, at).await?;
-        self.state_reported.notify_waiters();
+        // One permit is kept when the loop is mid-round: it runs again right after.
+        self.state_reported.notify_one();
         Ok(observation)
     }
 

@@ -54,6 +54,10 @@ pub trait Periodic: Send + Sync + 'static {
     fn interval(&self) -> Duration;
     /// One round, as the leader. An error counts as a failed round; the next one retries.
     async fn round(&self, round: &Round<'_>) -> Result<(), ReactorError>;
+    /// What else starts a round before the interval is over (e.g. a report arrived).
+    fn wake(&self) -> Option<Arc<Notify>> {
+        None
+    }
 }
 
 /// Drives one [`Periodic`] loop.
@@ -217,6 +221,7 @@ impl LoopRunner {
     /// 10 s). Releases the lease at the end.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::ZERO;
+        let external = self.job.wake();
         while !*shutdown.borrow() {
             let pause = match self.run_once().await {
                 Ok(_) => {
@@ -232,6 +237,12 @@ impl LoopRunner {
             tokio::select! {
                 _ = shutdown.changed() => {}
                 _ = self.wake.notified() => {}
+                _ = async {
+                    match &external {
+                        Some(notify) => notify.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
                 _ = tokio::time::sleep(pause) => {}
             }
         }

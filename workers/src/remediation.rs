@@ -6,7 +6,8 @@
 //! Three reactions, each a command of `worker:drift-remediation` in the trace of the event it
 //! answers and caused by it, so `causalChain` shows every link:
 //!
-//! 1. `RuntimeDriftDetected` (class `VERSION`) in a non-production environment: the finding's
+//! 1. `RuntimeDriftDetected` (class `VERSION`, or `MISSING`: the workload is gone) in a
+//!    non-production environment: the finding's
 //!    remediation starts (`StartRemediation`: a `StartDeployment` of a new deployment whose id
 //!    is derived from the detection, so a repeat names the same one). In production nothing
 //!    happens: the finding waits for a person to approve it with `startDriftRemediation`
@@ -69,7 +70,7 @@ impl Reactor for RemediationReactor {
 impl RemediationReactor {
     /// 1: starts the remediation of a version drift outside production.
     async fn detected(&self, bus: &CommandBus, event: &RecordedEvent) -> Result<(), ReactorError> {
-        let DriftEvent::RuntimeDriftDetected { target, class: DriftClass::Version, .. } =
+        let DriftEvent::RuntimeDriftDetected { target, class: DriftClass::Version | DriftClass::Missing, .. } =
             reaction::decode(&bus.routes().drift_findings.store, event)?
         else {
             return Ok(());
