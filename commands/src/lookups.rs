@@ -5,8 +5,8 @@ use std::collections::{HashSet, VecDeque};
 
 use async_trait::async_trait;
 use domain::catalog::{
-    active_deployment_key, CatalogLookup, DeliveryLookup, DeploymentFacts, DeploymentStatus, RuntimeDeployment,
-    RuntimeService, ServiceLifecycle, LAST_SUCCEEDED_DEPLOYMENT_SCOPE,
+    active_deployment_key, CatalogLookup, DeliveryLookup, DependencyRollout, DeploymentFacts, DeploymentStatus,
+    RuntimeDeployment, RuntimeService, ServiceLifecycle, ACTIVE_DEPLOYMENT_SCOPE, LAST_SUCCEEDED_DEPLOYMENT_SCOPE,
 };
 use domain::envelope::TenantId;
 use domain::environments::{
@@ -188,6 +188,32 @@ impl DeliveryLookup for PgLookups {
             _ => None,
         };
         Ok(Some(DeploymentFacts { service, environment, tenant: other.tenant().cloned(), status, finished_at }))
+    }
+
+    async fn dependency_rollouts(
+        &self,
+        service: ServiceId,
+        environment: EnvironmentId,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<DependencyRollout>, String> {
+        // The service's declared dependencies, then each one's `active_deployment` claim (held
+        // exactly while a deployment is in flight, written with its events): primary-key reads.
+        let loaded = self.services.load(&service.to_string()).await.map_err(|e| e.to_string())?;
+        let mut waiting = Vec::new();
+        for dependency in loaded.aggregate.dependencies() {
+            let mut keys = vec![active_deployment_key(dependency, &environment, None)];
+            if tenant.is_some() {
+                keys.push(active_deployment_key(dependency, &environment, tenant));
+            }
+            for key in keys {
+                let Some(id) = self.claim_holder(ACTIVE_DEPLOYMENT_SCOPE, &key).await? else { continue };
+                let deployment = DeploymentId::parse(&id).map_err(|e| e.to_string())?;
+                if let Some(facts) = self.deployment(deployment).await? {
+                    waiting.push(DependencyRollout { dependency: *dependency, deployment, status: facts.status });
+                }
+            }
+        }
+        Ok(waiting)
     }
 }
 

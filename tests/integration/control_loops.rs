@@ -84,6 +84,11 @@ async fn place_in(app: &TestApp, port: u16, name: &str, stage: &str, service: &s
         json!({ "id": env, "o": { "endpoints": [], "resourceIds": [], "stackVersion": 1 } }),
     )
     .await;
+    (env, register(app, port, service).await)
+}
+
+/// Registers and activates service `service` whose readiness probe is `GET /ready` on `port`.
+async fn register(app: &TestApp, port: u16, service: &str) -> String {
     let contract = json!({ "image": "shop.azurecr.io/api", "ports": [port],
         "readiness": { "kind": "HTTP", "path": "/ready", "port": port, "periodSeconds": 1, "timeoutSeconds": 1 },
         "minReplicas": 1, "maxReplicas": 5, "compute": "AKS" });
@@ -94,7 +99,7 @@ async fn place_in(app: &TestApp, port: u16, name: &str, stage: &str, service: &s
     )
     .await);
     run(app, "($id: ID!) { activateService(id: $id)", json!({ "id": service })).await;
-    (env, service)
+    service
 }
 
 fn digest(version: &str) -> String {
@@ -426,4 +431,57 @@ async fn drift_is_remediated_in_dev_waits_for_approval_in_prod_and_resolves_when
     let resolved = events.iter().find(|e| e.0 == "DriftResolved").unwrap();
     assert_eq!(resolved.1.as_deref(), Some("worker:drift-detection"));
     assert_eq!(resolved.3.as_deref(), back["observationId"].as_str(), "caused by the report back in line");
+}
+
+#[tokio::test]
+async fn a_dependent_rollout_waits_for_its_dependency_and_says_why() {
+    let db = TestDb::new().await;
+    let app = TestApp::start(db.pool.clone()).await;
+    let (env, web) = place_in(&app, 9, "dev-deps", "DEV", "web").await;
+    let orders = register(&app, 9, "orders").await;
+    run(&app, "($id: ID!, $on: ID!) { declareServiceDependency(id: $id, on: $on)", json!({ "id": web, "on": orders }))
+        .await;
+
+    // Both released together: the dependency is pending, so the dependent waits.
+    let start = |service: &str, version: &str| {
+        json!({ "i": { "service": service, "environment": env,
+            "artifact": { "digest": digest(version), "version": version, "commit": "7".repeat(40) },
+            "strategy": { "kind": "ROLLING" },
+            "gates": [{ "name": "availability", "kind": "AVAILABILITY", "threshold": 99.0 }] } })
+    };
+    let dependency = id(&run(&app, "($i: StartDeploymentInput!) { startDeployment(input: $i)", start(&orders, "3.0.0")).await);
+    let dependent = id(&run(&app, "($i: StartDeploymentInput!) { startDeployment(input: $i)", start(&web, "1.0.0")).await);
+    let why = "query($id: ID!) { deployment(id: $id) { status whyBlocked { kind reason dependency deployment status } } }";
+    let r = app.gql(why, json!({ "id": dependent })).await;
+    let blockers = r["data"]["deployment"]["whyBlocked"].as_array().unwrap().clone();
+    assert_eq!(blockers.len(), 1, "{r}");
+    assert_eq!(blockers[0]["kind"], "DEPENDENCY_ROLLOUT");
+    assert_eq!(blockers[0]["dependency"], orders.as_str());
+    assert_eq!(blockers[0]["deployment"], dependency.as_str());
+    assert_eq!(blockers[0]["status"], "PENDING");
+    let refused = app
+        .gql(&format!("mutation($id: ID!) {{ beginDeploymentRollout(id: $id) {R} }}"), json!({ "id": dependent }))
+        .await;
+    assert_eq!(error_code(&refused), Some("INVARIANT_VIOLATED"), "{refused}");
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains(&dependency), "{refused}");
+    assert_eq!(deployment(&app, &dependent).await["status"], "PENDING", "nothing changed");
+
+    // The dependency rolls out and is promoted: still blocked while it verifies, then free.
+    let v = json!({ "id": dependency });
+    run(&app, "($id: ID!) { beginDeploymentRollout(id: $id)", v.clone()).await;
+    run(&app, "($id: ID!) { recordDeploymentStepProgress(id: $id, step: 0, percent: 100)", v.clone()).await;
+    let r = app.gql(why, json!({ "id": dependent })).await;
+    assert_eq!(r["data"]["deployment"]["whyBlocked"][0]["status"], "VERIFYING", "{r}");
+    run(
+        &app,
+        "($id: ID!) { recordHealthGateResult(id: $id, gate: \"availability\", passed: true, observed: 99.9)",
+        v.clone(),
+    )
+    .await;
+    run(&app, "($id: ID!) { promoteDeployment(id: $id)", v).await;
+    let r = app.gql(why, json!({ "id": dependent })).await;
+    assert_eq!(r["data"]["deployment"]["whyBlocked"], json!([]), "{r}");
+    run(&app, "($id: ID!) { beginDeploymentRollout(id: $id)", json!({ "id": dependent })).await;
+    let r = app.gql(why, json!({ "id": dependent })).await;
+    assert_eq!(r["data"]["deployment"], json!({ "status": "IN_PROGRESS", "whyBlocked": [] }), "past Pending: nothing to wait for");
 }

@@ -1,13 +1,14 @@
 //! The control loops report where they stand, in GraphQL (`workers`) and `/metrics`: their
 //! checkpoint, lag, failures (counted, with the last message), their leader (the replica
 //! holding the loop's lease, its epoch and expiry) and which replica moved them last; and a
-//! loop can be switched off by name (an unknown name is refused).
+//! loop can be switched off by name (an unknown name is refused). The clock-driven loops
+//! (deployment gate, health probe, drift detection) report their rounds, actions and leader.
 
 use serde_json::json;
 use tests::{TestApp, TestDb};
 
 const WORKERS: &str =
-    "{ workers { name leader leaseEpoch leaseExpiresAt leadingHere checkpoint eventsHandled lagEvents errors lastError lastErrorAt lastMovedBy lastRoundHere } }";
+    "{ workers { name kind leader leaseEpoch leaseExpiresAt leadingHere checkpoint runs lastRunAt eventsHandled lagEvents errors lastError lastErrorAt lastMovedBy lastRoundHere } }";
 
 #[tokio::test]
 async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off() {
@@ -23,9 +24,27 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
 
     let status = app.gql(WORKERS, json!({})).await;
     assert!(status["errors"].is_null(), "{status}");
-    let workers = status["data"]["workers"].as_array().unwrap();
-    let names: Vec<&str> = workers.iter().map(|w| w["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["supersession", "drift-remediation"]);
+    let all = status["data"]["workers"].as_array().unwrap();
+    let names: Vec<(&str, &str)> =
+        all.iter().map(|w| (w["name"].as_str().unwrap(), w["kind"].as_str().unwrap())).collect();
+    assert_eq!(
+        names,
+        [
+            ("supersession", "REACTOR"),
+            ("drift-remediation", "REACTOR"),
+            ("deployment-gate", "LOOP"),
+            ("health-probe", "LOOP"),
+            ("drift-detection", "LOOP"),
+        ]
+    );
+    // The clock-driven loops: led by the only replica, which ran them (a round at start).
+    for w in all.iter().filter(|w| w["kind"] == "LOOP") {
+        assert_eq!(w["leader"], workers::reactor::replica_name().as_str(), "{w}");
+        assert!(w["checkpoint"].is_null() && w["runs"].as_i64().unwrap() >= 1, "{w}");
+        assert_eq!(w["lastMovedBy"], workers::reactor::replica_name().as_str(), "{w}");
+        assert!(!w["lastRunAt"].is_null() && !w["lastRoundHere"].is_null(), "{w}");
+    }
+    let workers: Vec<&serde_json::Value> = all.iter().filter(|w| w["kind"] == "REACTOR").collect();
     for w in workers {
         assert!(w["eventsHandled"].as_i64().unwrap() >= 1, "each answered the success: {w}");
         assert_eq!((w["lagEvents"].as_i64(), w["errors"].as_i64()), (Some(0), Some(0)), "{w}");
@@ -63,6 +82,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     assert_eq!(outcomes, [("supersession", false), ("drift-remediation", true)]);
     let status = app.gql(WORKERS, json!({})).await;
     let supersession = &status["data"]["workers"][0];
+    assert_eq!(supersession["name"], "supersession");
     assert!(supersession["errors"].as_i64().unwrap() >= 1, "{supersession}");
     assert!(supersession["lastError"].as_str().unwrap().contains("could not be decoded"), "{supersession}");
     assert!(supersession["lagEvents"].as_i64().unwrap() >= 1, "the garbled event is still ahead: {supersession}");
@@ -71,12 +91,17 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     assert!(metrics.contains("reactor_errors_total{reactor=\"supersession\"}"), "{metrics}");
     assert!(metrics.contains("worker_leader{worker=\"supersession\"} 1"), "{metrics}");
     assert!(metrics.contains("reactor_events_total{reactor=\"supersession\"}"));
+    assert!(metrics.contains("worker_last_round_timestamp_seconds{worker=\"deployment-gate\"}"), "{metrics}");
+    assert!(metrics.contains("worker_leader{worker=\"drift-detection\"} 1"), "{metrics}");
 
     // Switched off by name; an unknown name is refused with the known ones.
     let mut platform = infra::server::Platform::new(db.pool.clone());
     let refused = platform.switch_off_workers(&["drift-remediaton".to_owned()]).unwrap_err().to_string();
-    assert!(refused.contains("supersession, drift-remediation"), "{refused}");
-    platform.switch_off_workers(&["drift-remediation".to_owned()]).unwrap();
-    let left: Vec<&str> = platform.reactors.iter().map(|r| r.name()).collect();
-    assert_eq!(left, ["supersession"]);
+    assert!(
+        refused.contains("supersession, drift-remediation, deployment-gate, health-probe, drift-detection"),
+        "{refused}"
+    );
+    platform.switch_off_workers(&["drift-remediation".to_owned(), "health-probe".to_owned()]).unwrap();
+    let left: Vec<&str> = platform.reactors.iter().map(|r| r.name()).chain(platform.loops.iter().map(|l| l.name())).collect();
+    assert_eq!(left, ["supersession", "deployment-gate", "drift-detection"]);
 }

@@ -20,7 +20,7 @@ pub mod values;
 
 pub use deployment::{
     active_deployment_key, check_observation, deployment_upcasters, upcast_deployment_started_v1, Artifact,
-    ArtifactVersion, CanarySteps, CommitSha, DeliveryLookup, DeploymentCommand, DeploymentError, DeploymentEvent,
+    ArtifactVersion, CanarySteps, CommitSha, DeliveryLookup, DependencyRollout, DeploymentCommand, DeploymentError, DeploymentEvent,
     DeploymentFacts, DeploymentServices, DeploymentStatus, DeploymentStrategy, FixedDeliveryLookup, GateKind, GateName,
     GateResult, GateStatus, HealthGate, HealthGates, ImageDigest, RuntimeDeployment, ACTIVE_DEPLOYMENT_SCOPE,
     DEPLOYMENT_STARTED_VERSION, LAST_SUCCEEDED_DEPLOYMENT_SCOPE,

@@ -767,4 +767,66 @@ impl Deployment {
     async fn updated_at(&self) -> Option<DateTime<Utc>> {
         self.state.updated_at()
     }
+    /// Why a pending deployment cannot begin its rollout now (empty when it can, and for a
+    /// deployment past `Pending`): a dependency of the service rolling out in the same
+    /// environment (rollouts follow the declared dependencies), an environment that does not
+    /// accept deployments, a tenant that is not active there. Asked of the committed state
+    /// now, whatever `asOf` the deployment was read at; the same rule `BeginRollout` applies.
+    async fn why_blocked(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Vec<RolloutBlocker>> {
+        use crate::error::IntoGraphql;
+        let (Some(cat::DeploymentStatus::Pending), Some(service), Some(environment)) =
+            (self.state.status(), self.state.service(), self.state.environment())
+        else {
+            return Ok(Vec::new());
+        };
+        let req = crate::query::request(ctx)?;
+        let lookup = &ctx.data_unchecked::<crate::ApiState>().bus.routes().deployments.services;
+        let failed = |e: String| ApiError::internal(req.trace_id.as_str(), e);
+        let mut blockers = Vec::new();
+        if lookup.environment_accepts_deployments(environment).await.map_err(failed).gql()? != Some(true) {
+            blockers.push(RolloutBlocker {
+                kind: "ENVIRONMENT".into(),
+                reason: format!("environment {environment} does not accept deployments (it is not Ready or Degraded)"),
+                dependency: None,
+                deployment: None,
+                status: None,
+            });
+        }
+        if let Some(tenant) = self.state.tenant() {
+            if lookup.tenant_active(tenant, environment).await.map_err(failed).gql()? != Some(true) {
+                blockers.push(RolloutBlocker {
+                    kind: "TENANT".into(),
+                    reason: format!("tenant {tenant} is not active in environment {environment}"),
+                    dependency: None,
+                    deployment: None,
+                    status: None,
+                });
+            }
+        }
+        for rolling in lookup.dependency_rollouts(service, environment, self.state.tenant()).await.map_err(failed).gql()? {
+            blockers.push(RolloutBlocker {
+                kind: "DEPENDENCY_ROLLOUT".into(),
+                reason: format!("waits for the rollout of {rolling}"),
+                dependency: Some(ID(rolling.dependency.to_string())),
+                deployment: Some(ID(rolling.deployment.to_string())),
+                status: Some(rolling.status.into()),
+            });
+        }
+        Ok(blockers)
+    }
+}
+
+/// One reason a pending deployment cannot begin its rollout.
+#[derive(SimpleObject)]
+pub struct RolloutBlocker {
+    /// `DEPENDENCY_ROLLOUT`, `ENVIRONMENT` or `TENANT`.
+    pub kind: String,
+    /// What it waits for, in words.
+    pub reason: String,
+    /// The dependency rolling out (for `DEPENDENCY_ROLLOUT`).
+    pub dependency: Option<ID>,
+    /// Its deployment in flight.
+    pub deployment: Option<ID>,
+    /// Where that deployment is.
+    pub status: Option<DeploymentStatus>,
 }

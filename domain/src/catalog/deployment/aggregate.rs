@@ -200,6 +200,15 @@ impl RuntimeDeployment {
                 }
                 // The environment or the tenant may have changed since `StartDeployment`.
                 check_environment_and_tenant(services, environment, tenant.as_ref()).await?;
+                // What the service depends on rolls out first.
+                let waiting = services
+                    .dependency_rollouts(service, environment, tenant.as_ref())
+                    .await
+                    .map_err(DeploymentError::LookupFailed)?;
+                if !waiting.is_empty() {
+                    let list: Vec<String> = waiting.iter().map(ToString::to_string).collect();
+                    return Err(DeploymentError::WaitsForDependencies(list.join(", ")));
+                }
                 Ok(vec![E::RolloutBegun { at }])
             }
             C::RecordStepProgress { step, percent, at } => {
@@ -534,6 +543,15 @@ mod tests {
         }
 
         async fn deployment(&self, _deployment: DeploymentId) -> Result<Option<DeploymentFacts>, String> {
+            Err("read model unavailable".to_owned())
+        }
+
+        async fn dependency_rollouts(
+            &self,
+            _service: ServiceId,
+            _environment: EnvironmentId,
+            _tenant: Option<&TenantId>,
+        ) -> Result<Vec<crate::catalog::DependencyRollout>, String> {
             Err("read model unavailable".to_owned())
         }
     }
@@ -910,6 +928,23 @@ mod tests {
             .given(history(DeploymentStatus::Pending))
             .when(DeploymentCommand::BeginRollout { at: t(1) })
             .then_expect_events(vec![begun()]);
+    }
+
+    #[test]
+    fn a_rollout_waits_while_a_dependency_is_rolling_out_and_says_which() {
+        let rolling = crate::catalog::DependencyRollout {
+            dependency: ServiceId::parse("0190f1e2-7b3c-7d4e-8f5a-6b7c8d9e0f1b").unwrap(),
+            deployment: known_good(),
+            status: DeploymentStatus::Verifying,
+        };
+        let services = lookup(FixedDeliveryLookup { dependency_rollouts: vec![rolling.clone()], ..fixed() });
+        let error = error_of(services, history(DeploymentStatus::Pending), DeploymentCommand::BeginRollout { at: t(1) });
+        assert_eq!(error, DeploymentError::WaitsForDependencies(rolling.to_string()));
+        assert_eq!(error.kind(), RejectionKind::InvariantViolated);
+        assert!(error.to_string().contains("is Verifying"), "{error}");
+        let broken = DeploymentServices::new(Arc::new(BrokenLookup));
+        let error = error_of(broken, history(DeploymentStatus::Pending), DeploymentCommand::BeginRollout { at: t(1) });
+        assert_eq!(error.kind(), RejectionKind::LookupFailed);
     }
 
     #[test]

@@ -130,6 +130,10 @@ pub enum DeploymentError {
     /// supersedes itself or a newer one).
     #[error("cannot MarkSuperseded: deployment {0} did not succeed after this one")]
     SupersederNotLater(DeploymentId),
+    /// A rollout waits while a service it depends on is being rolled out in the same
+    /// environment (`whyBlocked` lists them).
+    #[error("cannot BeginRollout: it waits for the rollout of {0}")]
+    WaitsForDependencies(String),
     /// A fact the rule needs could not be looked up; the rule itself was not evaluated.
     #[error("could not check the deployment's preconditions: {0}")]
     LookupFailed(String),
@@ -163,7 +167,8 @@ impl Rejection for DeploymentError {
             | E::UnknownSuperseder(_)
             | E::SupersederElsewhere(_)
             | E::SupersederNotSucceeded { .. }
-            | E::SupersederNotLater(_) => RejectionKind::InvariantViolated,
+            | E::SupersederNotLater(_)
+            | E::WaitsForDependencies(_) => RejectionKind::InvariantViolated,
             E::LookupFailed(_) => RejectionKind::LookupFailed,
         }
     }

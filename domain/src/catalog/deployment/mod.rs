@@ -43,7 +43,7 @@ pub use events::{
     active_deployment_key, DeploymentEvent, ACTIVE_DEPLOYMENT_SCOPE, DEPLOYMENT_STARTED_VERSION,
     LAST_SUCCEEDED_DEPLOYMENT_SCOPE,
 };
-pub use services::{DeliveryLookup, DeploymentFacts, DeploymentServices, FixedDeliveryLookup};
+pub use services::{DeliveryLookup, DependencyRollout, DeploymentFacts, DeploymentServices, FixedDeliveryLookup};
 pub use upcast::{deployment_upcasters, upcast_deployment_started_v1};
 pub use values::{
     check_observation, Artifact, ArtifactVersion, CanarySteps, CommitSha, DeploymentStatus, DeploymentStrategy,

@@ -29,6 +29,25 @@ pub struct DeploymentFacts {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A deployment of a declared dependency that is in flight (pending to rolling back) in the
+/// same environment: a dependent service's rollout waits for it, so that what a service
+/// depends on is rolled out (and verified) first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencyRollout {
+    /// The dependency (a service the deployed one declares it depends on).
+    pub dependency: ServiceId,
+    /// Its deployment in flight.
+    pub deployment: DeploymentId,
+    /// Where that deployment is.
+    pub status: DeploymentStatus,
+}
+
+impl fmt::Display for DependencyRollout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "service {} (deployment {} is {})", self.dependency, self.deployment, self.status)
+    }
+}
+
 /// Answers the questions `StartDeployment`, `BeginRollout`, `Promote`, `RollBack`,
 /// `AbandonFailed` and `MarkSuperseded` ask. Implementations
 /// read projections of the other aggregates; they must not issue commands. `Err` means the
@@ -61,6 +80,16 @@ pub trait DeliveryLookup: Send + Sync {
 
     /// The committed state of another deployment; `None` if it was never started.
     async fn deployment(&self, deployment: DeploymentId) -> Result<Option<DeploymentFacts>, String>;
+
+    /// The deployments in flight in `environment` of the services `service` declares it
+    /// depends on: the shared deployment of each dependency, and for a tenant's deployment
+    /// also that tenant's. Empty when nothing it depends on is rolling.
+    async fn dependency_rollouts(
+        &self,
+        service: ServiceId,
+        environment: EnvironmentId,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<DependencyRollout>, String>;
 }
 
 /// A lookup with fixed answers whatever it is asked about, for tests and local development.
@@ -76,6 +105,8 @@ pub struct FixedDeliveryLookup {
     pub last_succeeded: Option<DeploymentId>,
     /// Answer to [`DeliveryLookup::deployment`], whichever deployment is asked about.
     pub other_deployment: Option<DeploymentFacts>,
+    /// Answer to [`DeliveryLookup::dependency_rollouts`].
+    pub dependency_rollouts: Vec<DependencyRollout>,
 }
 
 impl FixedDeliveryLookup {
@@ -88,6 +119,7 @@ impl FixedDeliveryLookup {
             tenant_active: Some(true),
             last_succeeded: None,
             other_deployment: None,
+            dependency_rollouts: Vec::new(),
         }
     }
 }
@@ -123,6 +155,15 @@ impl DeliveryLookup for FixedDeliveryLookup {
 
     async fn deployment(&self, _deployment: DeploymentId) -> Result<Option<DeploymentFacts>, String> {
         Ok(self.other_deployment.clone())
+    }
+
+    async fn dependency_rollouts(
+        &self,
+        _service: ServiceId,
+        _environment: EnvironmentId,
+        _tenant: Option<&TenantId>,
+    ) -> Result<Vec<DependencyRollout>, String> {
+        Ok(self.dependency_rollouts.clone())
     }
 }
 
@@ -166,6 +207,16 @@ impl DeploymentServices {
     /// See [`DeliveryLookup::deployment`].
     pub async fn deployment(&self, deployment: DeploymentId) -> Result<Option<DeploymentFacts>, String> {
         self.lookup.deployment(deployment).await
+    }
+
+    /// See [`DeliveryLookup::dependency_rollouts`].
+    pub async fn dependency_rollouts(
+        &self,
+        service: ServiceId,
+        environment: EnvironmentId,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<DependencyRollout>, String> {
+        self.lookup.dependency_rollouts(service, environment, tenant).await
     }
 }
 
