@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use workers::{
-    DeploymentGateLoop, DriftDetectionLoop, GateAnalysis, HealthProbeLoop, Intake, LoopRunner, ProbeSettings, ReactorError, ReactorRunner,
+    DegradedRollbackReactor, DeploymentGateLoop, DriftDetectionLoop, GateAnalysis, HealthProbeLoop, Intake, LoopRunner, ProbeSettings, ReactorError, ReactorRunner,
     RemediationReactor, SupersessionReactor,
 };
 
@@ -69,6 +69,9 @@ impl Platform {
 
     /// [`Platform::new`] with the loops paced by `settings`.
     pub fn with_loops(pool: PgPool, settings: LoopSettings) -> Self {
+        // The recorder first: a gauge set before it is installed (a loop's first lease, which
+        // is set once per epoch) would be lost.
+        crate::telemetry::metrics_handle();
         let bus = CommandBus::new(pool.clone());
         let runners = projections::registry::all_projectors(bus.routes())
             .into_iter()
@@ -77,6 +80,7 @@ impl Platform {
         let reactors = vec![
             ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(SupersessionReactor)),
             ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(RemediationReactor)),
+            ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(DegradedRollbackReactor::default())),
         ];
         let feed = LiveFeed::new(pool.clone(), bus.routes());
         let intake = Intake::new(bus.clone());

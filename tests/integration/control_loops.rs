@@ -485,3 +485,78 @@ async fn a_dependent_rollout_waits_for_its_dependency_and_says_why() {
     let r = app.gql(why, json!({ "id": dependent })).await;
     assert_eq!(r["data"]["deployment"], json!({ "status": "IN_PROGRESS", "whyBlocked": [] }), "past Pending: nothing to wait for");
 }
+
+#[tokio::test]
+async fn a_promoted_deployment_that_turns_bad_is_rolled_back_and_remediation_follows_the_rollback() {
+    let db = TestDb::new().await;
+    let app = fast_app(&db).await;
+    let server = endpoint().await;
+    let (env, service) = place_in(&app, server.port, "dev-bake", "DEV", "api").await;
+    let good = verifying(&app, &env, &service, "1.0.0").await;
+    report(&app, &env, &service, "1.0.0").await;
+    until_status(&app, &good, "SUCCEEDED").await;
+    let bad = verifying(&app, &env, &service, "2.0.0").await;
+    report(&app, &env, &service, "2.0.0").await;
+    until_status(&app, &bad, "SUCCEEDED").await;
+
+    // 2.0.0 turns bad within the bake window: a deployment of 1.0.0 starts as its rollback,
+    // by the degraded-rollback worker, caused by the health change and in its trace.
+    server.healthy.store(false, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let rollback: String = loop {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT deployment_id FROM deployment_history WHERE environment_id = $1 AND rollback_of = $2",
+        )
+        .bind(&env)
+        .bind(&bad)
+        .fetch_optional(&db.pool)
+        .await
+        .unwrap();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no rollback of the degraded promotion");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let started = &events_of(&db, &rollback).await[0];
+    assert_eq!(started.1.as_deref(), Some("worker:degraded-rollback"));
+    let (cause_type, cause_trace): (String, Option<String>) =
+        sqlx::query_as("SELECT event_type, metadata->>'trace_id' FROM events WHERE event_id = $1::uuid")
+            .bind(started.3.as_deref().unwrap())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(cause_type, "HealthStatusChanged");
+    assert_eq!(started.2, cause_trace, "in the trace of the health change");
+    let r = app.gql("query($id: ID!) { deployment(id: $id) { artifact { version } rollbackOf } }", json!({ "id": rollback })).await;
+    assert_eq!(r["data"]["deployment"], json!({ "artifact": { "version": "1.0.0" }, "rollbackOf": bad }), "{r}");
+
+    // The old version runs healthy again and the rollback is promoted: it is the known-good
+    // deployment now, so drift is judged against 1.0.0 and remediation redeploys 1.0.0.
+    server.healthy.store(true, Ordering::SeqCst);
+    let v = json!({ "id": rollback });
+    run(&app, "($id: ID!) { beginDeploymentRollout(id: $id)", v.clone()).await;
+    run(&app, "($id: ID!) { recordDeploymentStepProgress(id: $id, step: 0, percent: 100)", v).await;
+    report(&app, &env, &service, "1.0.0").await;
+    until_status(&app, &rollback, "SUCCEEDED").await;
+    report(&app, &env, &service, "1.0.0").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(findings(&db, &env).await.is_empty(), "1.0.0 is what should run: no finding");
+    report(&app, &env, &service, "2.0.0").await;
+    let finding = until_finding(&db, &env, "version", "remediating").await;
+    let r = app
+        .gql("query($id: ID!) { driftFinding(id: $id) { desired remediation { aggregateId } } }", json!({ "id": finding }))
+        .await;
+    assert!(r["data"]["driftFinding"]["desired"].as_str().unwrap().starts_with("1.0.0"), "{r}");
+    let redeploy = r["data"]["driftFinding"]["remediation"]["aggregateId"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = app.gql("query($id: ID!) { deployment(id: $id) { artifact { version } } }", json!({ "id": redeploy })).await;
+        if !r["data"]["deployment"].is_null() {
+            assert_eq!(r["data"]["deployment"]["artifact"]["version"], "1.0.0", "remediation follows the rollback: {r}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the remediation started no deployment");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -32,6 +32,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
         [
             ("supersession", "REACTOR"),
             ("drift-remediation", "REACTOR"),
+            ("degraded-rollback", "REACTOR"),
             ("deployment-gate", "LOOP"),
             ("health-probe", "LOOP"),
             ("drift-detection", "LOOP"),
@@ -46,7 +47,14 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     }
     let workers: Vec<&serde_json::Value> = all.iter().filter(|w| w["kind"] == "REACTOR").collect();
     for w in workers {
-        assert!(w["eventsHandled"].as_i64().unwrap() >= 1, "each answered the success: {w}");
+        // Those that read successes answered it; the degraded-rollback worker reads health
+        // changes only (there was none).
+        let handled = w["eventsHandled"].as_i64().unwrap();
+        if w["name"] == "degraded-rollback" {
+            assert_eq!(handled, 0, "{w}");
+        } else {
+            assert!(handled >= 1, "each answered the success: {w}");
+        }
         assert_eq!((w["lagEvents"].as_i64(), w["errors"].as_i64()), (Some(0), Some(0)), "{w}");
         assert_eq!(w["lastMovedBy"], workers::reactor::replica_name().as_str());
         assert!(!w["lastRoundHere"].is_null());
@@ -79,7 +87,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
         (r.name(), r.catch_up_to(target, std::time::Duration::from_secs(30)).await.is_ok_and(|(_, reached)| reached))
     }))
     .await;
-    assert_eq!(outcomes, [("supersession", false), ("drift-remediation", true)]);
+    assert_eq!(outcomes, [("supersession", false), ("drift-remediation", true), ("degraded-rollback", true)]);
     let status = app.gql(WORKERS, json!({})).await;
     let supersession = &status["data"]["workers"][0];
     assert_eq!(supersession["name"], "supersession");
@@ -98,10 +106,12 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     let mut platform = infra::server::Platform::new(db.pool.clone());
     let refused = platform.switch_off_workers(&["drift-remediaton".to_owned()]).unwrap_err().to_string();
     assert!(
-        refused.contains("supersession, drift-remediation, deployment-gate, health-probe, drift-detection"),
+        refused.contains(
+            "supersession, drift-remediation, degraded-rollback, deployment-gate, health-probe, drift-detection"
+        ),
         "{refused}"
     );
     platform.switch_off_workers(&["drift-remediation".to_owned(), "health-probe".to_owned()]).unwrap();
     let left: Vec<&str> = platform.reactors.iter().map(|r| r.name()).chain(platform.loops.iter().map(|l| l.name())).collect();
-    assert_eq!(left, ["supersession", "deployment-gate", "drift-detection"]);
+    assert_eq!(left, ["supersession", "degraded-rollback", "deployment-gate", "drift-detection"]);
 }
