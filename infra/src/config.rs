@@ -58,9 +58,14 @@ pub struct ServeArgs {
     #[arg(long, env = "APP_OPS_LISTEN", default_value = "127.0.0.1:9464")]
     pub ops_listen: SocketAddr,
     /// Workers (control loops) not to run in this replica, comma-separated names
-    /// (`supersession`, `drift-remediation`); every other worker runs.
+    /// (`supersession`, `drift-remediation`, `degraded-rollback`, `deployment-gate`,
+    /// `health-probe`, `drift-detection`); every other worker runs.
     #[arg(long, env = "APP_WORKERS_OFF", value_delimiter = ',')]
     pub workers_off: Vec<String>,
+    /// How long a loop's lease lasts without renewal, in seconds: the longest a dead leader's
+    /// loop stays idle before another replica takes it over (renewed every third of it).
+    #[arg(long, env = "APP_WORKER_LEASE_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub worker_lease_seconds: u64,
     /// Who callers are.
     #[command(flatten)]
     pub auth: AuthArgs,

@@ -93,7 +93,11 @@ async fn serve(
     pool: PgPool,
     signalled: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut platform = Platform::new(pool);
+    let settings = infra::server::LoopSettings {
+        lease_ttl: Some(std::time::Duration::from_secs(args.worker_lease_seconds)),
+        ..Default::default()
+    };
+    let mut platform = Platform::with_loops(pool, settings);
     platform.switch_off_workers(&args.workers_off).context("APP_WORKERS_OFF")?;
     let (stop, shutdown) = watch::channel(false);
     let mut runners = platform.start_projections(shutdown.clone()).await.context("starting the projections")?;

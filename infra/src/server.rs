@@ -49,6 +49,8 @@ pub struct LoopSettings {
     pub probe: ProbeSettings,
     /// The pause between two drift detection rounds (a state report starts one at once).
     pub drift_interval: Option<std::time::Duration>,
+    /// How long every loop's lease lasts without renewal (default `workers::lease::DEFAULT_TTL`).
+    pub lease_ttl: Option<std::time::Duration>,
 }
 
 /// A worker named in configuration that this platform does not have.
@@ -77,29 +79,25 @@ impl Platform {
             .into_iter()
             .map(|projector| ProjectionRunner::new(pool.clone(), projector))
             .collect();
+        let replica = workers::reactor::replica_name();
+        let ttl = settings.lease_ttl.unwrap_or(workers::lease::DEFAULT_TTL);
+        let reactor = |r: Arc<dyn workers::Reactor>| ReactorRunner::for_replica(pool.clone(), bus.clone(), r, &replica, ttl);
         let reactors = vec![
-            ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(SupersessionReactor)),
-            ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(RemediationReactor)),
-            ReactorRunner::new(pool.clone(), bus.clone(), Arc::new(DegradedRollbackReactor::default())),
+            reactor(Arc::new(SupersessionReactor)),
+            reactor(Arc::new(RemediationReactor)),
+            reactor(Arc::new(DegradedRollbackReactor::default())),
         ];
         let feed = LiveFeed::new(pool.clone(), bus.routes());
         let intake = Intake::new(bus.clone());
+        let job = |j: Arc<dyn workers::Periodic>| LoopRunner::for_replica(pool.clone(), bus.clone(), j, &replica, ttl);
         let loops = vec![
-            LoopRunner::new(
-                pool.clone(),
-                bus.clone(),
-                Arc::new(DeploymentGateLoop::new(intake.observations().clone(), settings.gate)),
-            ),
-            LoopRunner::new(pool.clone(), bus.clone(), Arc::new(HealthProbeLoop::new(intake.clone(), settings.probe))),
-            LoopRunner::new(
-                pool.clone(),
-                bus.clone(),
-                Arc::new(DriftDetectionLoop::new(
-                    intake.observations().clone(),
-                    settings.drift_interval.unwrap_or(std::time::Duration::from_secs(5)),
-                    intake.state_reported(),
-                )),
-            ),
+            job(Arc::new(DeploymentGateLoop::new(intake.observations().clone(), settings.gate))),
+            job(Arc::new(HealthProbeLoop::new(intake.clone(), settings.probe))),
+            job(Arc::new(DriftDetectionLoop::new(
+                intake.observations().clone(),
+                settings.drift_interval.unwrap_or(std::time::Duration::from_secs(5)),
+                intake.state_reported(),
+            ))),
         ];
         Self { pool, bus, runners, reactors, feed, loops, intake }
     }

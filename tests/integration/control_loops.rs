@@ -209,6 +209,7 @@ async fn fast_app(db: &TestDb) -> TestApp {
         },
         probe: workers::ProbeSettings { tick: Duration::from_millis(100), ..Default::default() },
         drift_interval: Some(Duration::from_millis(100)),
+        ..Default::default()
     };
     TestApp::start_with_loops(db.pool.clone(), settings).await
 }

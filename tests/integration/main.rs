@@ -28,5 +28,6 @@ mod schema_sdl;
 mod store;
 mod story;
 mod supersession;
+mod two_servers;
 mod worker_status;
 mod ws_protocol;

@@ -103,6 +103,17 @@ impl Server {
         }
     }
 
+    /// The process id (replica names are `host:pid:suffix`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: the process ends at once, without releasing anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// `None` while the process runs, else how it ended.
     /// The exit status, once the process ended.
     pub fn exited(&mut self) -> Option<String> {
