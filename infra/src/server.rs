@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use workers::{
-    DegradedRollbackReactor, DeploymentGateLoop, DriftDetectionLoop, GateAnalysis, HealthProbeLoop, Intake, LoopRunner, ProbeSettings, ReactorError, ReactorRunner,
+    ConfigurationSyncLoop, DegradedRollbackReactor, DeploymentGateLoop, DriftDetectionLoop, GateAnalysis, HealthProbeLoop, Intake, LoopRunner, ProbeSettings, ReactorError, ReactorRunner,
     RemediationReactor, SupersessionReactor,
 };
 
@@ -47,7 +47,8 @@ pub struct LoopSettings {
     pub gate: GateAnalysis,
     /// The health probe worker's pace.
     pub probe: ProbeSettings,
-    /// The pause between two drift detection rounds (a state report starts one at once).
+    /// The pause between two drift detection rounds (a state report starts one at once), and
+    /// between two configuration sync rounds.
     pub drift_interval: Option<std::time::Duration>,
     /// How long every loop's lease lasts without renewal (default `workers::lease::DEFAULT_TTL`).
     pub lease_ttl: Option<std::time::Duration>,
@@ -97,6 +98,10 @@ impl Platform {
                 intake.observations().clone(),
                 settings.drift_interval.unwrap_or(std::time::Duration::from_secs(5)),
                 intake.state_reported(),
+            ))),
+            job(Arc::new(ConfigurationSyncLoop::new(
+                intake.observations().clone(),
+                settings.drift_interval.unwrap_or(std::time::Duration::from_secs(5)),
             ))),
         ];
         Self { pool, bus, runners, reactors, feed, loops, intake }

@@ -561,3 +561,76 @@ async fn a_promoted_deployment_that_turns_bad_is_rolled_back_and_remediation_fol
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_workload_on_another_configuration_version_is_recorded_out_of_sync_and_drifts_until_it_catches_up() {
+    let db = TestDb::new().await;
+    let app = fast_app(&db).await;
+    let server = endpoint().await;
+    let (env, service) = place_in(&app, server.port, "dev-config", "DEV", "api").await;
+    let first = verifying(&app, &env, &service, "1.0.0").await;
+    report(&app, &env, &service, "1.0.0").await;
+    until_status(&app, &first, "SUCCEEDED").await;
+    let configuration = id(&run(
+        &app,
+        "($i: CreateConfigurationInput!) { createConfiguration(input: $i)",
+        json!({ "i": { "serviceId": service, "environmentId": env } }),
+    )
+    .await);
+    for level in ["info", "debug"] {
+        run(
+            &app,
+            "($id: ID!, $s: [ConfigurationSettingInput!]!) { proposeConfigurationVersion(id: $id, settings: $s)",
+            json!({ "id": configuration, "s": [{ "key": "LOG_LEVEL", "value": level }] }),
+        )
+        .await;
+    }
+    run(&app, "($id: ID!) { activateConfigurationVersion(id: $id, version: 2)", json!({ "id": configuration })).await;
+
+    // The workload runs version 1: out of sync (the sync worker) and a configuration finding
+    // (the drift worker), both caused by the report.
+    let report_version = |version: i64| {
+        json!({ "e": env, "w": [{ "serviceId": service, "version": "1.0.0", "digest": digest("1.0.0"),
+            "configurationVersion": version, "address": "127.0.0.1" }] })
+    };
+    let state = "mutation($e: ID!, $w: [ObservedWorkloadInput!]!) { reportObservedState(environmentId: $e, workloads: $w) { observationId } }";
+    let r = app.gql_with(state, report_version(1), &REPORTER).await;
+    let behind = r["data"]["reportObservedState"]["observationId"].as_str().unwrap().to_owned();
+    let finding = until_finding(&db, &env, "configuration", "detected").await;
+    assert_eq!(finding_events(&db, &finding).await[0].3.as_deref(), Some(behind.as_str()));
+    let sync = "query($id: ID!) { configuration(id: $id) { outOfSyncWorkloads workloads { workloadId runningVersion status } } }";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = app.gql(sync, json!({ "id": configuration })).await;
+        if r["data"]["configuration"]["outOfSyncWorkloads"] == 1 {
+            assert_eq!(r["data"]["configuration"]["workloads"][0]["workloadId"], service.as_str(), "{r}");
+            assert_eq!(r["data"]["configuration"]["workloads"][0]["runningVersion"], 1, "{r}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never recorded out of sync: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (actor, cause): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT metadata->>'actor', metadata->>'causation_id' FROM events \
+          WHERE aggregate_id = $1 AND event_type = 'WorkloadSyncRecorded'",
+    )
+    .bind(&configuration)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((actor.as_deref(), cause.as_deref()), (Some("worker:configuration-sync"), Some(behind.as_str())));
+
+    // It catches up: synced, and the finding resolves by itself.
+    app.gql_with(state, report_version(2), &REPORTER).await;
+    until_finding(&db, &env, "configuration", "resolved").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = app.gql(sync, json!({ "id": configuration })).await;
+        if r["data"]["configuration"]["outOfSyncWorkloads"] == 0 && r["data"]["configuration"]["workloads"][0]["runningVersion"] == 2 {
+            assert_eq!(r["data"]["configuration"]["workloads"][0]["status"], "SYNCED", "{r}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never recorded in sync: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -36,6 +36,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
             ("deployment-gate", "LOOP"),
             ("health-probe", "LOOP"),
             ("drift-detection", "LOOP"),
+            ("configuration-sync", "LOOP"),
         ]
     );
     // The clock-driven loops: led by the only replica, which ran them (a round at start).
@@ -107,11 +108,15 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     let refused = platform.switch_off_workers(&["drift-remediaton".to_owned()]).unwrap_err().to_string();
     assert!(
         refused.contains(
-            "supersession, drift-remediation, degraded-rollback, deployment-gate, health-probe, drift-detection"
+            "supersession, drift-remediation, degraded-rollback, deployment-gate, health-probe, drift-detection, \
+             configuration-sync"
         ),
         "{refused}"
     );
     platform.switch_off_workers(&["drift-remediation".to_owned(), "health-probe".to_owned()]).unwrap();
     let left: Vec<&str> = platform.reactors.iter().map(|r| r.name()).chain(platform.loops.iter().map(|l| l.name())).collect();
-    assert_eq!(left, ["supersession", "degraded-rollback", "deployment-gate", "drift-detection"]);
+    assert_eq!(
+        left,
+        ["supersession", "degraded-rollback", "deployment-gate", "drift-detection", "configuration-sync"]
+    );
 }

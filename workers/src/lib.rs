@@ -5,6 +5,7 @@
 //! crash returns the first result instead of acting twice. One replica leads each reactor
 //! ([`lease`]), and its commands are fenced by its lease: a deposed leader cannot act.
 
+pub mod config_sync;
 pub mod degraded_rollback;
 pub mod drift;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod reactor;
 pub mod remediation;
 pub mod supersession;
 
+pub use config_sync::ConfigurationSyncLoop;
 pub use degraded_rollback::DegradedRollbackReactor;
 pub use drift::DriftDetectionLoop;
 pub use error::ReactorError;
