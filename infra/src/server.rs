@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use workers::{
     ConfigurationSyncLoop, DegradedRollbackReactor, DeploymentGateLoop, DriftDetectionLoop, GateAnalysis, HealthProbeLoop, Intake, LoopRunner, ProbeSettings, ReactorError, ReactorRunner,
-    RemediationReactor, SupersessionReactor,
+    RemediationReactor, SecretRotationLoop, SupersessionReactor,
 };
 
 use crate::database;
@@ -48,7 +48,7 @@ pub struct LoopSettings {
     /// The health probe worker's pace.
     pub probe: ProbeSettings,
     /// The pause between two drift detection rounds (a state report starts one at once), and
-    /// between two configuration sync rounds.
+    /// between two configuration sync (default 5 s) and secret rotation (default 30 s) rounds.
     pub drift_interval: Option<std::time::Duration>,
     /// How long every loop's lease lasts without renewal (default `workers::lease::DEFAULT_TTL`).
     pub lease_ttl: Option<std::time::Duration>,
@@ -102,6 +102,10 @@ impl Platform {
             job(Arc::new(ConfigurationSyncLoop::new(
                 intake.observations().clone(),
                 settings.drift_interval.unwrap_or(std::time::Duration::from_secs(5)),
+            ))),
+            job(Arc::new(SecretRotationLoop::new(
+                intake.observations().clone(),
+                settings.drift_interval.unwrap_or(std::time::Duration::from_secs(30)),
             ))),
         ];
         Self { pool, bus, runners, reactors, feed, loops, intake }

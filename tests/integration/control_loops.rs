@@ -634,3 +634,85 @@ async fn a_workload_on_another_configuration_version_is_recorded_out_of_sync_and
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_secret_is_marked_due_by_its_policy_and_its_rotation_recorded_from_what_the_workload_reads() {
+    use domain::configuration::{
+        EnvVarName, IdentityClientId, KeyVaultUri, RotationPolicy, SecretBinding, SecretBindingCommand, SecretName,
+        SecretSurface, SecretVersion, WorkloadTarget,
+    };
+    let db = TestDb::new().await;
+    let settings = infra::server::LoopSettings { drift_interval: Some(Duration::from_millis(100)), ..Default::default() };
+    let app = TestApp::start_with_loops(db.pool.clone(), settings).await;
+    let (env, service) = place_in(&app, 9, "dev-secrets", "DEV", "api").await;
+
+    // Bound two days ago with a daily rotation: due now.
+    let binding = uuid::Uuid::now_v7().to_string();
+    let vault = KeyVaultUri::parse("https://kv-shop.vault.azure.net/").unwrap();
+    let name = SecretName::parse("db-password").unwrap();
+    let (v1, v2) = ("a1".repeat(16), "b2".repeat(16));
+    let ago = |days: i64| chrono::Utc::now() - chrono::Duration::days(days);
+    for command in [
+        SecretBindingCommand::BindSecret {
+            target: WorkloadTarget::new(service.parse().unwrap(), env.parse().unwrap(), None),
+            vault: vault.clone(),
+            secret: name.clone(),
+            version: None,
+            identity: IdentityClientId::parse("0b3c1f7e-8a8e-4c55-9d1a-7f0c6b2a9e11").unwrap(),
+            surface: SecretSurface::EnvVar(EnvVarName::parse("DB_PASSWORD").unwrap()),
+            rotation: RotationPolicy::new(1, 0).unwrap(),
+            at: ago(3),
+        },
+        SecretBindingCommand::ConfirmBinding { resolved_version: SecretVersion::parse(&v1).unwrap(), at: ago(2) },
+    ] {
+        app.bus()
+            .execute::<SecretBinding>(&tests::system_context(), &binding, command, Default::default())
+            .await
+            .unwrap();
+    }
+    let until = |wanted: &'static str| {
+        let (app, binding) = (&app, binding.clone());
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let r = app
+                    .gql("query($id: ID!) { secretBinding(id: $id) { status currentVersion } }", json!({ "id": binding }))
+                    .await;
+                let s = r["data"]["secretBinding"].clone();
+                if s["status"] == wanted {
+                    return s;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "never {wanted}: {r}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    until("ROTATION_DUE").await;
+
+    // The rotation function wrote v2 and the workload reads it: recorded, then confirmed,
+    // caused by the report.
+    let reference = vault.secret_uri(&name, Some(&SecretVersion::parse(&v2).unwrap()));
+    let r = app
+        .gql_with(
+            "mutation($e: ID!, $w: [ObservedWorkloadInput!]!) { reportObservedState(environmentId: $e, workloads: $w) { observationId } }",
+            json!({ "e": env, "w": [{ "serviceId": service, "secretReferences": [reference] }] }),
+            &REPORTER,
+        )
+        .await;
+    let report = r["data"]["reportObservedState"]["observationId"].as_str().unwrap().to_owned();
+    let bound = until("BOUND").await;
+    assert_eq!(bound["currentVersion"], v2.as_str(), "{bound}");
+    let events: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT event_type, metadata->>'actor', metadata->>'causation_id' FROM events \
+          WHERE aggregate_id = $1 AND sequence > 2 ORDER BY sequence",
+    )
+    .bind(&binding)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let worker = Some("worker:secret-rotation".to_owned());
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!((events[0].0.as_str(), &events[0].1), ("SecretRotationMarkedDue", &worker));
+    assert_eq!((events[1].0.as_str(), &events[1].1, events[1].2.as_deref()), ("SecretRotated", &worker, Some(report.as_str())));
+    assert_eq!((events[2].0.as_str(), &events[2].1), ("SecretRotationConfirmed", &worker));
+}

@@ -37,6 +37,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
             ("health-probe", "LOOP"),
             ("drift-detection", "LOOP"),
             ("configuration-sync", "LOOP"),
+            ("secret-rotation", "LOOP"),
         ]
     );
     // The clock-driven loops: led by the only replica, which ran them (a round at start).
@@ -109,7 +110,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     assert!(
         refused.contains(
             "supersession, drift-remediation, degraded-rollback, deployment-gate, health-probe, drift-detection, \
-             configuration-sync"
+             configuration-sync, secret-rotation"
         ),
         "{refused}"
     );
@@ -117,6 +118,6 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     let left: Vec<&str> = platform.reactors.iter().map(|r| r.name()).chain(platform.loops.iter().map(|l| l.name())).collect();
     assert_eq!(
         left,
-        ["supersession", "degraded-rollback", "deployment-gate", "drift-detection", "configuration-sync"]
+        ["supersession", "degraded-rollback", "deployment-gate", "drift-detection", "configuration-sync", "secret-rotation"]
     );
 }

@@ -17,6 +17,7 @@ pub mod periodic;
 pub mod probe;
 pub mod reaction;
 pub mod reactor;
+pub mod secret_rotation;
 pub mod remediation;
 pub mod supersession;
 
@@ -30,4 +31,5 @@ pub use periodic::{LoopRunner, LoopStatus, Periodic};
 pub use probe::{HealthProbeLoop, ProbeSettings};
 pub use reactor::{Reactor, ReactorRunner, ReactorStatus};
 pub use remediation::RemediationReactor;
+pub use secret_rotation::SecretRotationLoop;
 pub use supersession::SupersessionReactor;
