@@ -645,6 +645,13 @@ async fn a_secret_is_marked_due_by_its_policy_and_its_rotation_recorded_from_wha
     let settings = infra::server::LoopSettings { drift_interval: Some(Duration::from_millis(100)), ..Default::default() };
     let app = TestApp::start_with_loops(db.pool.clone(), settings).await;
     let (env, service) = place_in(&app, 9, "dev-secrets", "DEV", "api").await;
+    let deployed = tests::drive::deploy(
+        app.bus(),
+        tests::drive::start_deployment(service.parse().unwrap(), env.parse().unwrap(), None, "1.0.0"),
+    )
+    .await
+    .unwrap();
+    tests::drive::succeed(app.bus(), deployed).await;
 
     // Bound two days ago with a daily rotation: due now.
     let binding = uuid::Uuid::now_v7().to_string();
@@ -695,7 +702,8 @@ async fn a_secret_is_marked_due_by_its_policy_and_its_rotation_recorded_from_wha
     let r = app
         .gql_with(
             "mutation($e: ID!, $w: [ObservedWorkloadInput!]!) { reportObservedState(environmentId: $e, workloads: $w) { observationId } }",
-            json!({ "e": env, "w": [{ "serviceId": service, "secretReferences": [reference] }] }),
+            json!({ "e": env, "w": [{ "serviceId": service, "version": "1.0.0", "digest": digest("1.0.0"),
+                "secretReferences": [reference] }] }),
             &REPORTER,
         )
         .await;
@@ -715,4 +723,16 @@ async fn a_secret_is_marked_due_by_its_policy_and_its_rotation_recorded_from_wha
     assert_eq!((events[0].0.as_str(), &events[0].1), ("SecretRotationMarkedDue", &worker));
     assert_eq!((events[1].0.as_str(), &events[1].1, events[1].2.as_deref()), ("SecretRotated", &worker, Some(report.as_str())));
     assert_eq!((events[2].0.as_str(), &events[2].1), ("SecretRotationConfirmed", &worker));
+
+    // A workload still reading the old version drifts (class secret) until it reads the new one.
+    let reads = |version: &str| {
+        let reference = vault.secret_uri(&name, Some(&SecretVersion::parse(version).unwrap()));
+        json!({ "e": env, "w": [{ "serviceId": service, "version": "1.0.0", "digest": digest("1.0.0"),
+            "secretReferences": [reference] }] })
+    };
+    let state = "mutation($e: ID!, $w: [ObservedWorkloadInput!]!) { reportObservedState(environmentId: $e, workloads: $w) { observationId } }";
+    app.gql_with(state, reads(&v1), &REPORTER).await;
+    until_finding(&db, &env, "secret", "detected").await;
+    app.gql_with(state, reads(&v2), &REPORTER).await;
+    until_finding(&db, &env, "secret", "resolved").await;
 }

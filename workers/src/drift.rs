@@ -17,12 +17,17 @@
 //! and those aggregates); the deployment history only lists which workloads to look at.
 //! - **unmanaged**: names the environment reports running that no service declares, and
 //!   workloads of services with nothing deployed or deploying there.
+//! - **secret**: each bound secret binding of the workload must be among the Key Vault
+//!   references it reports reading, at the binding's current version (an unversioned
+//!   reference follows the latest); judged only when the report lists references.
+//! - **isolation**: a tenant's workload must run in the namespace its tenant binding gives it
+//!   (namespace-per-tenant or dedicated with a namespace).
 //!
 //! An observation older than the desired state it would be compared with says nothing about
 //! it (the reporter has not seen the change yet): that comparison waits for a newer report, so
 //! a deployment that just succeeded is not "drift" until the environment had a chance to run
-//! it. A finding accepted for the same values is not reopened. Secret, isolation and
-//! infrastructure drift are not judged here yet (they are reported with `detectDrift`).
+//! it. A finding accepted for the same values is not reopened. Infrastructure drift (a Pulumi
+//! stack against its resources) is not judged here (it is reported with `detectDrift`).
 //!
 //! Every command is `worker:drift-detection`'s, in the trace of the state report it judged,
 //! caused by that report's observation id, and keyed by it (a repeat of the round is a no-op).
@@ -35,7 +40,10 @@ use chrono::{DateTime, Utc};
 use commands::{CommandBus, CommandOptions, RequestContext};
 use cqrs_es::Aggregate;
 use domain::catalog::{active_deployment_key, ArtifactVersion, ImageDigest, ACTIVE_DEPLOYMENT_SCOPE};
-use domain::configuration::{configuration_target_key, WorkloadTarget, CONFIGURATION_TARGET_SCOPE};
+use domain::configuration::{
+    configuration_target_key, SecretBindingStatus, WorkloadTarget, CONFIGURATION_TARGET_SCOPE, SECRET_BINDING_TARGET_SCOPE,
+};
+use domain::tenancy::{tenant_binding_key, IsolationModel, TENANT_BINDING_SCOPE};
 use domain::scaling::{scaling_policy_key, SCALING_POLICY_SCOPE};
 use domain::envelope::TenantId;
 use domain::health::{
@@ -53,10 +61,6 @@ use crate::reaction;
 /// The loop's name (its actor is `worker:drift-detection`).
 pub const NAME: &str = "drift-detection";
 
-/// The classes this loop judges (and so may resolve).
-pub const JUDGED: [DriftClass; 5] =
-    [DriftClass::Version, DriftClass::Missing, DriftClass::Configuration, DriftClass::Scale, DriftClass::Unmanaged];
-
 /// What should run of one workload.
 #[derive(Debug, Clone)]
 pub struct Desired {
@@ -70,6 +74,11 @@ pub struct Desired {
     pub configuration: Option<(u32, DateTime<Utc>)>,
     /// The autoscaler's last replicas and since when.
     pub replicas: Option<(u32, DateTime<Utc>)>,
+    /// The bound secrets it reads: the secret's reference without version
+    /// (`<vault>secrets/<name>`), the version it should read (when known), and since when.
+    pub secrets: Vec<(String, Option<String>, DateTime<Utc>)>,
+    /// The namespace its tenant's isolation puts it in, and since when.
+    pub namespace: Option<(String, DateTime<Utc>)>,
     /// A deployment is in flight: version and presence are not judged.
     pub rolling: bool,
 }
@@ -147,6 +156,32 @@ pub fn judge(environment: EnvironmentId, state: &ObservedState, observed_at: Dat
                 note(target.clone(), DriftClass::Scale, Some(replicas.to_string()), Some(running.to_string()));
             }
         }
+        // Secrets: judged only when the reporter reports the references the workload reads.
+        if !w.secret_references.is_empty() {
+            for (base, version, _) in d.secrets.iter().filter(|(_, _, since)| *since <= observed_at) {
+                let wanted = match version {
+                    Some(v) => format!("{base}/{v}"),
+                    None => base.clone(),
+                };
+                let read: Vec<&String> = w
+                    .secret_references
+                    .iter()
+                    .filter(|r| *r == base || r.strip_prefix(base.as_str()).is_some_and(|rest| rest.starts_with('/')))
+                    .collect();
+                let seen = match (read.first(), version) {
+                    (None, _) => None,
+                    // Unversioned references follow the latest version: in line.
+                    (Some(_), _) if read.iter().any(|r| **r == wanted || **r == *base) => Some(wanted.clone()),
+                    (Some(other), _) => Some((*other).clone()),
+                };
+                note(target.clone(), DriftClass::Secret, Some(wanted), seen.or_else(|| Some("not read".to_owned())));
+            }
+        }
+        if let (Some((namespace, since)), Some(running)) = (&d.namespace, &w.namespace) {
+            if *since <= observed_at {
+                note(target.clone(), DriftClass::Isolation, Some(format!("namespace {namespace}")), Some(format!("namespace {running}")));
+            }
+        }
     }
     for w in &state.workloads {
         if !known.contains(&(w.service, w.tenant.as_ref())) {
@@ -162,6 +197,11 @@ pub fn judge(environment: EnvironmentId, state: &ObservedState, observed_at: Dat
             note(target, DriftClass::Unmanaged, None, Some("running".to_owned()));
         }
     }
+    // One finding per target and class: the first divergence names it, and a key with any
+    // divergence is not in line (another secret of the same workload may be).
+    let mut seen = HashSet::new();
+    out.diverged.retain(|d| seen.insert(open_drift_key(&d.target, d.class)));
+    out.in_line.retain(|key| !seen.contains(key));
     out
 }
 
@@ -191,6 +231,38 @@ async fn holder(bus: &CommandBus, scope: &str, key: &str) -> Result<Option<Strin
         .bind(key)
         .fetch_optional(bus.pool())
         .await?)
+}
+
+/// The bound secrets of `target`: its bindings are the `secret_binding_target` claims whose
+/// keys start with the workload's key (one range of the claims' index).
+async fn bound_secrets(
+    bus: &CommandBus,
+    target: &WorkloadTarget,
+) -> Result<Vec<(String, Option<String>, DateTime<Utc>)>, ReactorError> {
+    let prefix = format!("{}/", target.key());
+    let upper = format!("{}0", target.key()); // '0' follows '/' in byte order
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM unique_claims WHERE scope = $1 AND key COLLATE \"C\" >= $2 AND key COLLATE \"C\" < $3",
+    )
+    .bind(SECRET_BINDING_TARGET_SCOPE)
+    .bind(prefix)
+    .bind(upper)
+    .fetch_all(bus.pool())
+    .await?;
+    let mut out = Vec::new();
+    for id in ids {
+        let b = bus.routes().secret_bindings.store.load(&id).await?.aggregate;
+        if b.status() != Some(SecretBindingStatus::Bound) {
+            // Requested: not yet readable; mid-rotation: the rotation loop follows it.
+            continue;
+        }
+        let (Some(vault), Some(name), Some(since)) = (b.vault(), b.secret_name(), b.last_rotated_at().or(b.bound_at()))
+        else {
+            continue;
+        };
+        out.push((vault.secret_uri(name, None), b.current_version().map(|v| v.to_string()), since));
+    }
+    Ok(out)
 }
 
 /// The desired state of the workloads of `environment` that `state` reports or that have a
@@ -257,7 +329,25 @@ async fn desired_state(
             }
             None => None,
         };
-        out.push(Desired { service, tenant, deployed, configuration, replicas, rolling });
+        let secrets = bound_secrets(bus, &target).await?;
+        let namespace = match &tenant {
+            Some(tenant) => match holder(bus, TENANT_BINDING_SCOPE, &tenant_binding_key(tenant, &environment)).await? {
+                Some(id) => {
+                    let b = routes.tenant_bindings.store.load(&id).await?.aggregate;
+                    let required = matches!(
+                        b.isolation(),
+                        Some(IsolationModel::NamespacePerTenant | IsolationModel::DedicatedEnvironment)
+                    );
+                    match (required, b.namespace(), b.activated_at().or(b.bound_at())) {
+                        (true, Some(ns), Some(since)) => Some((ns.to_string(), since)),
+                        _ => None,
+                    }
+                }
+                None => None,
+            },
+            None => None,
+        };
+        out.push(Desired { service, tenant, deployed, configuration, replicas, rolling, secrets, namespace });
     }
     Ok(out)
 }
@@ -416,6 +506,8 @@ mod tests {
             configuration: Some((3, at(since))),
             replicas: Some((2, at(since))),
             rolling: false,
+            secrets: vec![],
+            namespace: None,
         }
     }
 
@@ -446,6 +538,39 @@ mod tests {
             got,
             vec![DriftClass::Version, DriftClass::Scale, DriftClass::Unmanaged, DriftClass::Unmanaged, DriftClass::Missing]
         );
+    }
+
+    #[test]
+    fn secrets_must_be_read_at_their_version_and_tenants_in_their_namespace() {
+        let (env, svc) = (EnvironmentId::generate(), ServiceId::generate());
+        let base = "https://kv.vault.azure.net/secrets/db".to_owned();
+        let (v1, v2) = ("a1".repeat(16), "b2".repeat(16));
+        let mut want = desired(svc, 1, 0);
+        want.tenant = Some(TenantId::parse("contoso").unwrap());
+        want.secrets = vec![(base.clone(), Some(v2.clone()), at(0)), ("https://kv.vault.azure.net/secrets/api".into(), None, at(0))];
+        want.namespace = Some(("contoso".to_owned(), at(0)));
+        let mut w = workload(svc, 1, 2);
+        w.tenant = want.tenant.clone();
+        w.namespace = Some("shared".to_owned());
+        // The old version of one secret, the other one read unversioned.
+        w.secret_references = vec![format!("{base}/{v1}"), "https://kv.vault.azure.net/secrets/api".to_owned()];
+        let state = ObservedState { workloads: vec![w.clone()], unmanaged: vec![] };
+        let j = judge(env, &state, at(10), &[want.clone()]);
+        let mut got = classes(&j);
+        got.sort();
+        assert_eq!(got, vec![DriftClass::Secret, DriftClass::Isolation], "{j:?}");
+        let secret = j.diverged.iter().find(|d| d.class == DriftClass::Secret).unwrap();
+        assert_eq!(secret.values.observed().unwrap().to_string(), format!("{base}/{v1}"));
+        assert!(j.in_line.iter().all(|k| !k.contains("/secret/")), "one secret diverges: not in line: {j:?}");
+        // Caught up: both in line; no references reported: secrets not judged.
+        w.secret_references = vec![format!("{base}/{v2}"), "https://kv.vault.azure.net/secrets/api".to_owned()];
+        w.namespace = Some("contoso".to_owned());
+        let j = judge(env, &ObservedState { workloads: vec![w.clone()], unmanaged: vec![] }, at(10), &[want.clone()]);
+        assert!(j.diverged.is_empty(), "{j:?}");
+        assert!(j.in_line.iter().any(|k| k.contains("/secret/")) && j.in_line.iter().any(|k| k.contains("/isolation/")));
+        w.secret_references.clear();
+        let j = judge(env, &ObservedState { workloads: vec![w], unmanaged: vec![] }, at(10), &[want]);
+        assert!(!j.in_line.iter().any(|k| k.contains("/secret/")), "{j:?}");
     }
 
     #[test]
