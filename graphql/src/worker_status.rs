@@ -59,6 +59,15 @@ pub struct WorkerStatus {
     pub last_round_here: Option<DateTime<Utc>>,
 }
 
+/// The lease fields of a worker's status: leader, epoch, expiry, and whether `replica` leads.
+fn lease_fields(
+    leader: Option<&workers::lease::LeaseStatus>,
+    replica: &str,
+) -> (Option<String>, Option<i64>, Option<DateTime<Utc>>, bool) {
+    let leading_here = leader.is_some_and(|l| l.holder == replica && l.expires_at > Utc::now());
+    (leader.map(|l| l.holder.clone()), leader.map(|l| l.epoch), leader.map(|l| l.expires_at), leading_here)
+}
+
 /// The `workers` query.
 #[derive(Default)]
 pub struct WorkerQuery;
@@ -74,12 +83,12 @@ impl WorkerQuery {
             let s = reactor.status().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
             let (last_error, last_error_at) = s.last_error.map_or((None, None), |(m, t)| (Some(m), Some(t)));
             let (last_moved_by, last_moved_at) = s.last_moved_by.map_or((None, None), |(r, t)| (Some(r), Some(t)));
-            let leading_here =
-                s.leader.as_ref().is_some_and(|l| l.holder == reactor.replica() && l.expires_at > Utc::now());
+            let (leader, lease_epoch, lease_expires_at, leading_here) =
+                lease_fields(s.leader.as_ref(), reactor.replica());
             out.push(WorkerStatus {
-                leader: s.leader.as_ref().map(|l| l.holder.clone()),
-                lease_epoch: s.leader.as_ref().map(|l| l.epoch),
-                lease_expires_at: s.leader.as_ref().map(|l| l.expires_at),
+                leader,
+                lease_epoch,
+                lease_expires_at,
                 leading_here,
                 name: s.name,
                 kind: "REACTOR".to_owned(),
@@ -102,12 +111,12 @@ impl WorkerQuery {
             let s = runner.status().await.map_err(|e| ApiError::internal(req.trace_id.as_str(), e)).gql()?;
             let (last_error, last_error_at) = s.last_error.map_or((None, None), |(m, t)| (Some(m), Some(t)));
             let (last_moved_by, last_run_at) = s.last_run.map_or((None, None), |(r, t)| (Some(r), Some(t)));
-            let leading_here =
-                s.leader.as_ref().is_some_and(|l| l.holder == runner.replica() && l.expires_at > Utc::now());
+            let (leader, lease_epoch, lease_expires_at, leading_here) =
+                lease_fields(s.leader.as_ref(), runner.replica());
             out.push(WorkerStatus {
-                leader: s.leader.as_ref().map(|l| l.holder.clone()),
-                lease_epoch: s.leader.as_ref().map(|l| l.epoch),
-                lease_expires_at: s.leader.as_ref().map(|l| l.expires_at),
+                leader,
+                lease_epoch,
+                lease_expires_at,
                 leading_here,
                 name: s.name,
                 kind: "LOOP".to_owned(),

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use workers::{
     ConfigurationSyncLoop, DegradedRollbackReactor, DeploymentGateLoop, DriftDetectionLoop, GateAnalysis, HealthProbeLoop, Intake, LoopRunner, ProbeSettings, ReactorError, ReactorRunner,
-    RemediationReactor, SecretRotationLoop, SupersessionReactor,
+    RemediationReactor, ScalingLoop, ScalingSettings, SecretRotationLoop, SupersessionReactor,
 };
 
 use crate::database;
@@ -50,6 +50,8 @@ pub struct LoopSettings {
     /// The pause between two drift detection rounds (a state report starts one at once), and
     /// between two configuration sync (default 5 s) and secret rotation (default 30 s) rounds.
     pub drift_interval: Option<std::time::Duration>,
+    /// The scaling worker's pace and tolerances.
+    pub scaling: ScalingSettings,
     /// How long every loop's lease lasts without renewal (default `workers::lease::DEFAULT_TTL`).
     pub lease_ttl: Option<std::time::Duration>,
 }
@@ -107,6 +109,7 @@ impl Platform {
                 intake.observations().clone(),
                 settings.drift_interval.unwrap_or(std::time::Duration::from_secs(30)),
             ))),
+            job(Arc::new(ScalingLoop::new(intake.observations().clone(), settings.scaling))),
         ];
         Self { pool, bus, runners, reactors, feed, loops, intake }
     }

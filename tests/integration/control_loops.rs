@@ -163,8 +163,11 @@ async fn until_status(app: &TestApp, id: &str, status: &str) -> Value {
     }
 }
 
+/// An event's type, actor, trace and causation.
+type Envelope = (String, Option<String>, Option<String>, Option<String>);
+
 /// The deployment's events as `(type, actor, trace, causation)`.
-async fn events_of(db: &TestDb, id: &str) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+async fn events_of(db: &TestDb, id: &str) -> Vec<Envelope> {
     sqlx::query_as(
         "SELECT event_type, metadata->>'actor', metadata->>'trace_id', metadata->>'causation_id' FROM events \
           WHERE aggregate_type = 'RuntimeDeployment' AND aggregate_id = $1 ORDER BY sequence",
@@ -290,7 +293,8 @@ async fn reports_are_for_reporters_and_bad_reports_change_nothing() {
     let mutation = "mutation($e: ID!, $w: [ObservedWorkloadInput!]!) { reportObservedState(environmentId: $e, workloads: $w) { observationId } }";
     let workload = |digest: &str| json!([{ "serviceId": service, "digest": digest, "address": "127.0.0.1" }]);
     let good = digest("1.0.0");
-    let cases: Vec<(Value, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Value, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (json!({ "e": env, "w": workload(&good) }), vec![("x-roles", "TenantOperator"), ("x-tenant-id", "contoso")], "FORBIDDEN"),
         (json!({ "e": env, "w": workload(&good) }), vec![("x-roles", "ControlPlane")], "FORBIDDEN"),
         (json!({ "e": env, "w": workload("sha256:nothex") }), REPORTER.to_vec(), "INVALID_INPUT"),
@@ -347,7 +351,7 @@ async fn until_finding(db: &TestDb, env: &str, class: &str, status: &str) -> Str
 }
 
 /// The finding's events as `(type, actor, trace, causation)`.
-async fn finding_events(db: &TestDb, id: &str) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+async fn finding_events(db: &TestDb, id: &str) -> Vec<Envelope> {
     sqlx::query_as(
         "SELECT event_type, metadata->>'actor', metadata->>'trace_id', metadata->>'causation_id' FROM events \
           WHERE aggregate_type = 'DriftFinding' AND aggregate_id = $1 ORDER BY sequence",
@@ -735,4 +739,61 @@ async fn a_secret_is_marked_due_by_its_policy_and_its_rotation_recorded_from_wha
     until_finding(&db, &env, "secret", "detected").await;
     app.gql_with(state, reads(&v2), &REPORTER).await;
     until_finding(&db, &env, "secret", "resolved").await;
+}
+
+#[tokio::test]
+async fn the_scaling_worker_scales_up_on_reported_load_and_holds_a_scale_down_for_its_window() {
+    let db = TestDb::new().await;
+    let settings = infra::server::LoopSettings {
+        scaling: workers::ScalingSettings { interval: Duration::from_millis(100), ..Default::default() },
+        ..Default::default()
+    };
+    let app = TestApp::start_with_loops(db.pool.clone(), settings).await;
+    let (env, service) = place_in(&app, 9, "dev-scale", "DEV", "api").await;
+    let policy = id(&run(
+        &app,
+        "($i: DefineScalingPolicyInput!) { defineScalingPolicy(input: $i)",
+        json!({ "i": { "serviceId": service, "environmentId": env, "spec": {
+            "replicas": { "min": 1, "max": 6 }, "triggers": [{ "kind": "CPU", "targetPercent": 50 }],
+            "scaleUpStabilizationSeconds": 0, "scaleDownStabilizationSeconds": 300, "cooldownSeconds": 0 } } }),
+    )
+    .await);
+    run(&app, "($id: ID!) { activateScalingPolicy(id: $id)", json!({ "id": policy })).await;
+    let metrics = |cpu: f64| {
+        json!({ "e": env, "s": service, "m": [{ "name": "cpu_percent", "value": cpu }, { "name": "replicas", "value": 2.0 }] })
+    };
+    let report = "mutation($e: ID!, $s: ID!, $m: [MetricInput!]!) { reportMetrics(environmentId: $e, serviceId: $s, metrics: $m) { observationId traceId } }";
+    let r = app.gql_with(report, metrics(100.0), &REPORTER).await;
+    let observation = r["data"]["reportMetrics"]["observationId"].as_str().unwrap().to_owned();
+    let trace_id = r["data"]["reportMetrics"]["traceId"].as_str().unwrap().to_owned();
+
+    // Two replicas at 100 % of a 50 % target: four.
+    let query = "query($id: ID!) { scalingPolicy(id: $id) { decisionCount lastDecision { fromReplicas toReplicas } } }";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = app.gql(query, json!({ "id": policy })).await;
+        if r["data"]["scalingPolicy"]["decisionCount"] == 1 {
+            assert_eq!(r["data"]["scalingPolicy"]["lastDecision"]["toReplicas"], 4, "{r}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no scaling decision: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (actor, trace, cause): (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT metadata->>'actor', metadata->>'trace_id', metadata->>'causation_id' FROM events \
+          WHERE aggregate_id = $1 AND event_type = 'ScalingDecisionRecorded'",
+    )
+    .bind(&policy)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(actor.as_deref(), Some("worker:scaling"));
+    assert_eq!((trace.as_deref(), cause.as_deref()), (Some(trace_id.as_str()), Some(observation.as_str())));
+
+    // The load drops: a scale-down waits for its 300 s window (the highest recommendation in
+    // it is still four), so nothing is decided.
+    app.gql_with(report, metrics(10.0), &REPORTER).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let r = app.gql(query, json!({ "id": policy })).await;
+    assert_eq!(r["data"]["scalingPolicy"]["decisionCount"], 1, "{r}");
 }

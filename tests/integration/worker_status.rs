@@ -38,6 +38,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
             ("drift-detection", "LOOP"),
             ("configuration-sync", "LOOP"),
             ("secret-rotation", "LOOP"),
+            ("scaling", "LOOP"),
         ]
     );
     // The clock-driven loops: led by the only replica, which ran them (a round at start).
@@ -110,7 +111,7 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     assert!(
         refused.contains(
             "supersession, drift-remediation, degraded-rollback, deployment-gate, health-probe, drift-detection, \
-             configuration-sync, secret-rotation"
+             configuration-sync, secret-rotation, scaling"
         ),
         "{refused}"
     );
@@ -118,6 +119,14 @@ async fn each_worker_reports_its_progress_and_failures_and_can_be_switched_off()
     let left: Vec<&str> = platform.reactors.iter().map(|r| r.name()).chain(platform.loops.iter().map(|l| l.name())).collect();
     assert_eq!(
         left,
-        ["supersession", "degraded-rollback", "deployment-gate", "drift-detection", "configuration-sync", "secret-rotation"]
+        [
+            "supersession",
+            "degraded-rollback",
+            "deployment-gate",
+            "drift-detection",
+            "configuration-sync",
+            "secret-rotation",
+            "scaling"
+        ]
     );
 }

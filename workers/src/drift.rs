@@ -368,11 +368,8 @@ impl Periodic for DriftDetectionLoop {
 
     async fn round(&self, round: &Round<'_>) -> Result<(), ReactorError> {
         let lookup = |e: crate::observation::ObservationError| ReactorError::Lookup(e.to_string());
-        let mut after = None;
-        loop {
-            let states = self.observations.latest_states(after, 100).await.map_err(lookup)?;
-            let Some(last) = states.last() else { return Ok(()) };
-            after = Some(last.target.environment);
+        let mut pages = self.observations.state_pages(100);
+        while let Some(states) = pages.next().await.map_err(lookup)? {
             for state in &states {
                 if !round.still_leading().await? {
                     return Ok(());
@@ -380,6 +377,7 @@ impl Periodic for DriftDetectionLoop {
                 self.judge_environment(round, state).await?;
             }
         }
+        Ok(())
     }
 }
 

@@ -225,7 +225,7 @@ impl Observations {
     /// Stores one observation of `kind` at `target` (`subject`: the probe's name, or empty),
     /// reported by `ctx` in its trace; trims the target's history; returns its id. One
     /// statement: the row, the latest pointer and the trim.
-    pub async fn record<T: Serialize>(
+    pub async fn record<T: Serialize + Clone>(
         &self,
         kind: Kind,
         target: &Target,
@@ -233,10 +233,7 @@ impl Observations {
         body: &T,
         ctx: &RequestContext,
         observed_at: DateTime<Utc>,
-    ) -> Result<Observation<T>, ObservationError>
-    where
-        T: Clone,
-    {
+    ) -> Result<Observation<T>, ObservationError> {
         let id = Uuid::now_v7();
         let json = serde_json::to_value(body).map_err(|e| ObservationError::Decode { id, reason: e.to_string() })?;
         // The trim reads the snapshot before the insert: keeping HISTORY - 1 older rows keeps
@@ -321,6 +318,12 @@ impl Observations {
         rows.into_iter().map(decode).collect()
     }
 
+    /// Every environment's latest state report, in pages of `size` in environment order (a
+    /// loop over all environments holds one page at a time).
+    pub fn state_pages(&self, size: i64) -> StatePages {
+        StatePages { observations: self.clone(), after: None, size, done: false }
+    }
+
     /// The latest sample of `probe` at `target`.
     pub async fn latest_probe(
         &self,
@@ -388,5 +391,35 @@ impl Observations {
         let mut out = rows.into_iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         out.reverse();
         Ok(out)
+    }
+}
+
+/// A walk over every environment's latest state report, one page at a time
+/// ([`Observations::state_pages`]).
+pub struct StatePages {
+    observations: Observations,
+    after: Option<EnvironmentId>,
+    size: i64,
+    done: bool,
+}
+
+impl StatePages {
+    /// The next page; `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<Observation<ObservedState>>>, ObservationError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.observations.latest_states(self.after, self.size).await?;
+        match page.last() {
+            Some(last) => {
+                self.after = Some(last.target.environment);
+                self.done = (page.len() as i64) < self.size;
+                Ok(Some(page))
+            }
+            None => {
+                self.done = true;
+                Ok(None)
+            }
+        }
     }
 }

@@ -21,7 +21,7 @@ use commands::RequestContext;
 use domain::catalog::{ProbeCheck, RuntimeContract};
 use domain::envelope::TraceId;
 use domain::health::{Detail, Probe};
-use domain::ids::{EnvironmentId, ServiceId};
+use domain::ids::ServiceId;
 use futures::StreamExt;
 use uuid::Uuid;
 
@@ -87,18 +87,15 @@ impl HealthProbeLoop {
         let lookup = |e: crate::observation::ObservationError| ReactorError::Lookup(e.to_string());
         let mut contracts: HashMap<ServiceId, Option<RuntimeContract>> = HashMap::new();
         let mut checks = Vec::new();
-        let mut after: Option<EnvironmentId> = None;
         let now = Instant::now();
-        loop {
-            let states = self.intake.observations().latest_states(after, 200).await.map_err(lookup)?;
-            let Some(last) = states.last() else { break };
-            after = Some(last.target.environment);
+        let mut pages = self.intake.observations().state_pages(200);
+        while let Some(states) = pages.next().await.map_err(lookup)? {
             for state in &states {
                 for workload in &state.body.workloads {
                     let Some(address) = workload.address.clone() else { continue };
-                    if !contracts.contains_key(&workload.service) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = contracts.entry(workload.service) {
                         let service = round.bus.routes().services.store.load(&workload.service.to_string()).await?;
-                        contracts.insert(workload.service, service.aggregate.contract().cloned());
+                        slot.insert(service.aggregate.contract().cloned());
                     }
                     let Some(Some(contract)) = contracts.get(&workload.service) else { continue };
                     let target = Target::workload(state.target.environment, workload.service, workload.tenant.clone());

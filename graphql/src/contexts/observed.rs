@@ -11,7 +11,7 @@ use domain::envelope::TenantId;
 use domain::health::Detail;
 use domain::ids::{EnvironmentId, ServiceId};
 use workers::intake::IntakeError;
-use workers::observation::{MetricsSample, ObservedState, ObservedWorkload, ProbeSample, Target};
+use workers::observation::{MetricsSample, Observation, ObservedState, ObservedWorkload, ProbeSample, Target};
 
 use crate::command::invalid;
 use crate::error::{ApiError, IntoGraphql};
@@ -72,6 +72,15 @@ pub struct ObservationReceipt {
     pub health: Option<CommandResult>,
 }
 
+fn receipt<T>(observation: &Observation<T>, health: Option<CommandResult>) -> ObservationReceipt {
+    ObservationReceipt {
+        observation_id: ID(observation.id.to_string()),
+        trace_id: observation.trace_id.to_string(),
+        observed_at: observation.observed_at,
+        health,
+    }
+}
+
 /// The report mutations.
 #[derive(Default)]
 pub struct ObservedMutation;
@@ -120,7 +129,7 @@ fn is_dns_label(value: &str) -> bool {
 fn address(value: &str) -> Result<String, ApiError> {
     let value = value.to_ascii_lowercase();
     let ok = value.parse::<std::net::IpAddr>().is_ok()
-        || (value.len() <= 253 && value.split('.').all(|label| is_dns_label(label)));
+        || (value.len() <= 253 && value.split('.').all(is_dns_label));
     if ok {
         Ok(value)
     } else {
@@ -195,12 +204,7 @@ impl ObservedMutation {
             .await
             .map_err(|e| api_error(req.trace_id.as_str(), e))
             .gql()?;
-        Ok(ObservationReceipt {
-            observation_id: ID(observation.id.to_string()),
-            trace_id: observation.trace_id.to_string(),
-            observed_at: observation.observed_at,
-            health: None,
-        })
+        Ok(receipt(&observation, None))
     }
 
     /// Reports one probe's sample of a workload. Stored as an observation (the deployment
@@ -243,12 +247,7 @@ impl ObservedMutation {
             .await
             .map_err(|e| api_error(req.trace_id.as_str(), e))
             .gql()?;
-        Ok(ObservationReceipt {
-            observation_id: ID(report.observation.id.to_string()),
-            trace_id: report.observation.trace_id.to_string(),
-            observed_at: report.observation.observed_at,
-            health: Some(CommandResult(report.health.1)),
-        })
+        Ok(receipt(&report.observation, Some(CommandResult(report.health.1))))
     }
 
     /// Reports a workload's metrics (`error_rate_percent` and `latency_p95_ms` count in the
@@ -291,11 +290,6 @@ impl ObservedMutation {
             .await
             .map_err(|e| api_error(req.trace_id.as_str(), e))
             .gql()?;
-        Ok(ObservationReceipt {
-            observation_id: ID(observation.id.to_string()),
-            trace_id: observation.trace_id.to_string(),
-            observed_at: observation.observed_at,
-            health: None,
-        })
+        Ok(receipt(&observation, None))
     }
 }
