@@ -14,6 +14,7 @@ mod isolation;
 mod leadership;
 mod live;
 mod log_reader;
+mod observations;
 mod ownership;
 mod plans;
 mod projection_runner;
