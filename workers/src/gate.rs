@@ -12,7 +12,10 @@
 //!   probes' figure. Each of the deployment's gates is judged on its kind's figure.
 //! - **promote** when the newest `consecutive` samples all passed and every gate passes;
 //! - **fail** when `failure_limit` samples failed since verification started, or when
-//!   `timeout` passed with no verdict (no samples at all is no evidence of health).
+//!   `timeout` passed with samples but no verdict (never `consecutive` passes in a row);
+//! - with no sample at all the analysis is inconclusive (what Argo Rollouts calls it): nobody
+//!   probes this workload, so the worker leaves the verdict to the pipeline or a person
+//!   (`recordHealthGateResult`, `promoteDeployment`, `failDeployment`) however long it waits.
 //!
 //! The verdict depends only on stored samples, so any replica that leads the loop reaches the
 //! same one. Every command names the newest sample it judged as its causation and runs in the
@@ -123,7 +126,7 @@ pub fn verdict(analysis: &GateAnalysis, samples: &[&ProbeSample], gates_pass: bo
     if newest_pass && gates_pass {
         return Verdict::Promote;
     }
-    if timed_out {
+    if timed_out && !samples.is_empty() {
         return Verdict::Fail(format!(
             "no verdict within {} s of verification ({} samples, {} passing in a row needed)",
             analysis.timeout.num_seconds(),
@@ -240,8 +243,7 @@ impl DeploymentGateLoop {
         if verdict == Verdict::Wait {
             return Ok(());
         }
-        // The newest sample judged is the cause; with none (a timeout), the deployment's
-        // verification itself.
+        // The newest sample judged is the cause (a verdict always has one).
         let first = first_event(&round.bus, RuntimeDeployment::TYPE, id).await?;
         let ctx = in_trace_of(first.as_ref());
         let cause = samples.last().map(|s: &Observation<ProbeSample>| s.id).or_else(|| first.as_ref().and_then(|f| f.event_id));
@@ -373,7 +375,10 @@ mod tests {
         let samples = [sample(false, 5), sample(true, 5), sample(false, 5), sample(false, 5)];
         let refs: Vec<&ProbeSample> = samples.iter().collect();
         assert!(matches!(verdict(&analysis, &refs, true, false), Verdict::Fail(_)));
-        assert!(matches!(verdict(&analysis, &[], true, true), Verdict::Fail(_)));
+        let one = [sample(true, 5)];
+        let refs: Vec<&ProbeSample> = one.iter().collect();
+        assert!(matches!(verdict(&analysis, &refs, true, true), Verdict::Fail(_)), "samples but no verdict in time");
+        assert_eq!(verdict(&analysis, &[], true, true), Verdict::Wait, "no sample at all: inconclusive, left alone");
         assert_eq!(verdict(&analysis, &[], true, false), Verdict::Wait);
     }
 
