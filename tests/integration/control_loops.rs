@@ -13,44 +13,13 @@
 //!   stored; a report of an unknown environment is `NOT_FOUND`; a malformed one
 //!   `INVALID_INPUT`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use serde_json::{json, Value};
 use tests::{environment_input, error_code, TestApp, TestDb};
 
 const R: &str = "{ aggregateId events { eventId eventType } }";
 const REPORTER: [(&str, &str); 2] = [("x-roles", "Worker"), ("x-actor", "worker:aks-agent")];
-
-/// A workload's readiness endpoint that turns unhealthy on command.
-struct Endpoint {
-    port: u16,
-    healthy: Arc<AtomicBool>,
-}
-
-async fn endpoint() -> Endpoint {
-    let healthy = Arc::new(AtomicBool::new(true));
-    let flag = healthy.clone();
-    let app = axum::Router::new().route(
-        "/ready",
-        axum::routing::get(move || {
-            let flag = flag.clone();
-            async move {
-                if flag.load(Ordering::SeqCst) {
-                    (StatusCode::OK, "ready")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "draining")
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Endpoint { port, healthy }
-}
 
 async fn run(app: &TestApp, mutation: &str, variables: Value) -> Value {
     let response = app.gql(&format!("mutation{mutation} {R} }}"), variables).await;
@@ -221,7 +190,7 @@ async fn fast_app(db: &TestDb) -> TestApp {
 async fn a_healthy_rollout_is_promoted_and_an_unhealthy_one_rolled_back_by_the_loops() {
     let db = TestDb::new().await;
     let app = fast_app(&db).await;
-    let server = endpoint().await;
+    let server = tests::endpoint::start().await;
     let (env, service) = place(&app, server.port).await;
 
     // 1. Healthy: promoted by the gate, on the probe worker's samples.
@@ -244,7 +213,7 @@ async fn a_healthy_rollout_is_promoted_and_an_unhealthy_one_rolled_back_by_the_l
 
     // 2. Unhealthy: failed at the failure limit, rolled back to the known-good deployment,
     //    and recorded rolled back once the environment runs the known-good image again.
-    server.healthy.store(false, Ordering::SeqCst);
+    server.set_healthy(false);
     let second = verifying(&app, &env, &service, "2.0.0").await;
     report(&app, &env, &service, "2.0.0").await;
     let rolling = until_status(&app, &second, "ROLLING_BACK").await;
@@ -366,7 +335,7 @@ async fn finding_events(db: &TestDb, id: &str) -> Vec<Envelope> {
 async fn drift_is_remediated_in_dev_waits_for_approval_in_prod_and_resolves_when_back_in_line() {
     let db = TestDb::new().await;
     let app = fast_app(&db).await;
-    let server = endpoint().await;
+    let server = tests::endpoint::start().await;
 
     // Dev: 1.0.0 deployed (promoted by the gate) and reported running: no finding.
     let (dev, api) = place_in(&app, server.port, "dev-a", "DEV", "api").await;
@@ -495,7 +464,7 @@ async fn a_dependent_rollout_waits_for_its_dependency_and_says_why() {
 async fn a_promoted_deployment_that_turns_bad_is_rolled_back_and_remediation_follows_the_rollback() {
     let db = TestDb::new().await;
     let app = fast_app(&db).await;
-    let server = endpoint().await;
+    let server = tests::endpoint::start().await;
     let (env, service) = place_in(&app, server.port, "dev-bake", "DEV", "api").await;
     let good = verifying(&app, &env, &service, "1.0.0").await;
     report(&app, &env, &service, "1.0.0").await;
@@ -506,7 +475,7 @@ async fn a_promoted_deployment_that_turns_bad_is_rolled_back_and_remediation_fol
 
     // 2.0.0 turns bad within the bake window: a deployment of 1.0.0 starts as its rollback,
     // by the degraded-rollback worker, caused by the health change and in its trace.
-    server.healthy.store(false, Ordering::SeqCst);
+    server.set_healthy(false);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let rollback: String = loop {
         let found: Option<String> = sqlx::query_scalar(
@@ -538,7 +507,7 @@ async fn a_promoted_deployment_that_turns_bad_is_rolled_back_and_remediation_fol
 
     // The old version runs healthy again and the rollback is promoted: it is the known-good
     // deployment now, so drift is judged against 1.0.0 and remediation redeploys 1.0.0.
-    server.healthy.store(true, Ordering::SeqCst);
+    server.set_healthy(true);
     let v = json!({ "id": rollback });
     run(&app, "($id: ID!) { beginDeploymentRollout(id: $id)", v.clone()).await;
     run(&app, "($id: ID!) { recordDeploymentStepProgress(id: $id, step: 0, percent: 100)", v).await;
@@ -570,7 +539,7 @@ async fn a_promoted_deployment_that_turns_bad_is_rolled_back_and_remediation_fol
 async fn a_workload_on_another_configuration_version_is_recorded_out_of_sync_and_drifts_until_it_catches_up() {
     let db = TestDb::new().await;
     let app = fast_app(&db).await;
-    let server = endpoint().await;
+    let server = tests::endpoint::start().await;
     let (env, service) = place_in(&app, server.port, "dev-config", "DEV", "api").await;
     let first = verifying(&app, &env, &service, "1.0.0").await;
     report(&app, &env, &service, "1.0.0").await;

@@ -12,11 +12,8 @@
 //! `leadership.rs` (a leader paused between its lease check and its command); here the
 //! processes are real.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use serde_json::{json, Value};
 use tests::environment_input;
 use tests::server::{build_release_binary, Server};
@@ -42,28 +39,6 @@ async fn run(client: &reqwest::Client, server: &Server, mutation: &str, variable
 
 fn digest(version: &str) -> String {
     format!("sha256:{:0>64}", version.replace('.', ""))
-}
-
-/// A readiness endpoint that answers 200.
-async fn endpoint() -> u16 {
-    let healthy = Arc::new(AtomicBool::new(true));
-    let app = axum::Router::new().route(
-        "/ready",
-        axum::routing::get(move || {
-            let healthy = healthy.clone();
-            async move {
-                if healthy.load(Ordering::SeqCst) {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    port
 }
 
 /// Starts a deployment of `version`, rolls it out (it is verifying) and reports it running.
@@ -150,7 +125,7 @@ async fn two_servers_run_each_loop_once_and_a_paused_or_killed_leader_is_replace
     let mut b = Server::start_with(&binary, &db.url, &settings);
     b.wait_ready(&client).await;
 
-    let port = endpoint().await;
+    let port = tests::endpoint::start().await.port;
     let env = run(
         &client,
         &a,

@@ -21,6 +21,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 pub mod drive;
+pub mod endpoint;
 pub mod replay;
 pub mod server;
 pub mod world;
