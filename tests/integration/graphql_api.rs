@@ -472,10 +472,14 @@ async fn the_log_subscription_streams_new_events() {
     )
     .data(tests::system_context());
     let mut stream = schema.execute_stream(request);
-    // The subscription joins the live feed on its first poll; without a cursor it delivers
-    // what commits after that.
-    assert!(tokio::time::timeout(std::time::Duration::from_millis(50), stream.next()).await.is_err());
-    app.wait_subscribers(1).await;
+    // The subscription joins the live feed while it is polled (its first polls read the log's
+    // head); without a cursor it delivers what commits after that. Polled until it joined:
+    // nothing arrives before a commit.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.platform.feed.subscribers() < 1 {
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(20), stream.next()).await.is_err());
+        assert!(tokio::time::Instant::now() < deadline, "the subscription never joined the live feed");
+    }
     let id = create(&app, "shop", "sub", "DEV").await;
     let item = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
         .await
