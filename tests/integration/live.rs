@@ -143,10 +143,14 @@ async fn a_stalled_subscriber_holds_no_one_back_and_ends_with_its_resume_cursor(
     };
     let mut stalled = schema.execute_stream(request());
     let mut prompt = schema.execute_stream(request());
-    // Both joined once the feed counts them (a stream joins on its first poll).
-    let first = tokio::time::timeout(Duration::from_millis(50), stalled.next()).await;
-    assert!(first.is_err(), "nothing written yet");
-    let _ = tokio::time::timeout(Duration::from_millis(50), prompt.next()).await;
+    // Both joined once the feed counts them (a stream joins while it is polled: polled until
+    // then, however busy the runtime is with the loops' first rounds).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while feed.subscribers() < 2 {
+        assert!(tokio::time::timeout(Duration::from_millis(20), stalled.next()).await.is_err(), "nothing written yet");
+        assert!(tokio::time::timeout(Duration::from_millis(20), prompt.next()).await.is_err(), "nothing written yet");
+        assert!(tokio::time::Instant::now() < deadline, "{} of 2 subscribers joined", feed.subscribers());
+    }
     assert_eq!(feed.subscribers(), 2);
 
     // 20 events: the prompt subscriber reads each as it comes; the stalled one reads nothing.
