@@ -73,12 +73,7 @@ impl Periodic for ConfigurationSyncLoop {
                     let Some(id) = workload_id(workload.service, workload.tenant.as_ref()) else { continue };
                     let target = WorkloadTarget::new(workload.service, state.target.environment, workload.tenant.clone());
                     let key = configuration_target_key(&target);
-                    let holder: Option<String> =
-                        sqlx::query_scalar("SELECT aggregate_id FROM unique_claims WHERE scope = $1 AND key = $2")
-                            .bind(CONFIGURATION_TARGET_SCOPE)
-                            .bind(&key)
-                            .fetch_optional(round.bus.pool())
-                            .await?;
+                    let holder = reaction::claim_holder(&round.bus, CONFIGURATION_TARGET_SCOPE, &key).await?;
                     let Some(configuration) = holder else { continue };
                     let known = round.bus.routes().configurations.store.load(&configuration).await?.aggregate;
                     if known.workload(&id).is_some_and(|sync| sync.running_version() == running) {

@@ -226,11 +226,7 @@ fn tenant_of(key: &str) -> Option<TenantId> {
 
 /// The aggregate holding claim `key` of `scope`.
 async fn holder(bus: &CommandBus, scope: &str, key: &str) -> Result<Option<String>, ReactorError> {
-    Ok(sqlx::query_scalar("SELECT aggregate_id FROM unique_claims WHERE scope = $1 AND key = $2")
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(bus.pool())
-        .await?)
+    Ok(reaction::claim_holder(bus, scope, key).await?)
 }
 
 /// The bound secrets of `target`: its bindings are the `secret_binding_target` claims whose

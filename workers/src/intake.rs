@@ -187,10 +187,5 @@ fn lookup(e: impl ToString) -> IntakeError {
 
 /// The aggregate holding claim `key` of `scope`.
 pub async fn claim_holder(bus: &CommandBus, scope: &str, key: &str) -> Result<Option<String>, IntakeError> {
-    sqlx::query_scalar("SELECT aggregate_id FROM unique_claims WHERE scope = $1 AND key = $2")
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(bus.pool())
-        .await
-        .map_err(lookup)
+    crate::reaction::claim_holder(bus, scope, key).await.map_err(lookup)
 }

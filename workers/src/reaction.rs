@@ -66,3 +66,13 @@ pub fn settled(result: Result<commands::CommandOutcome, CommandError>, what: &st
         Err(err) => Err(err.into()),
     }
 }
+
+/// The aggregate holding claim `key` of `scope` (the write side's own record of who owns a
+/// name or a target, written with the events, so it never lags).
+pub async fn claim_holder(bus: &commands::CommandBus, scope: &str, key: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT aggregate_id FROM unique_claims WHERE scope = $1 AND key = $2")
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(bus.pool())
+        .await
+}
