@@ -27,4 +27,8 @@ pub enum ReactorError {
     /// conflict that outlasted the bus's retries).
     #[error("command failed: {0}")]
     Command(#[from] commands::CommandError),
+    /// Handing something to a system outside the platform failed (a broker refused or could
+    /// not be reached); the relay tries again from the same event.
+    #[error("delivery failed: {0}")]
+    Delivery(String),
 }

@@ -30,7 +30,7 @@ pub use gate::{DeploymentGateLoop, GateAnalysis};
 pub use intake::{Intake, IntakeError};
 pub use periodic::{LoopRunner, LoopStatus, Periodic};
 pub use probe::{HealthProbeLoop, ProbeSettings};
-pub use reactor::{Reactor, ReactorRunner, ReactorStatus};
+pub use reactor::{BatchOutcome, Reactor, ReactorRunner, ReactorStatus};
 pub use remediation::RemediationReactor;
 pub use scaling::{ScalingLoop, ScalingSettings};
 pub use secret_rotation::SecretRotationLoop;

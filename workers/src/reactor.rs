@@ -49,6 +49,32 @@ pub trait Reactor: Send + Sync + 'static {
     /// Reacts to one event. `Ok` when the reaction is done or can never be done (the domain
     /// refused it: the state moved on); `Err` when it should be tried again.
     async fn react(&self, bus: &CommandBus, event: &RecordedEvent) -> Result<(), ReactorError>;
+    /// Whether the reactor takes a whole batch at once ([`Reactor::react_batch`]), e.g. a
+    /// relay that publishes a batch concurrently; otherwise events go one by one to
+    /// [`Reactor::react`], with the lease checked before each.
+    fn batched(&self) -> bool {
+        false
+    }
+    /// Reacts to a batch in log order (only called when [`Reactor::batched`]); returns how
+    /// many events, from the first, are done, and the failure that stopped the rest. The
+    /// default reacts one by one.
+    async fn react_batch(&self, bus: &CommandBus, events: &[RecordedEvent]) -> BatchOutcome {
+        for (done, event) in events.iter().enumerate() {
+            if let Err(err) = self.react(bus, event).await {
+                return BatchOutcome { done, failure: Some(err) };
+            }
+        }
+        BatchOutcome { done: events.len(), failure: None }
+    }
+}
+
+/// How far a batched reaction got.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// Events done, counted from the first of the batch.
+    pub done: usize,
+    /// What stopped the rest (`None`: all done).
+    pub failure: Option<ReactorError>,
 }
 
 /// Drives one reactor over the log.
@@ -122,6 +148,12 @@ impl ReactorRunner {
             last_round: Arc::new(AtomicI64::new(0)),
             lease,
         }
+    }
+
+    /// This runner reading at most `events` events a round (default 100).
+    pub fn with_batch_size(mut self, events: i64) -> Self {
+        self.batch_size = events.max(1);
+        self
     }
 
     /// The replica this runner acts as.
@@ -230,7 +262,17 @@ impl ReactorRunner {
         };
         let mut reached = after;
         let mut failure = None;
-        for event in &batch.events {
+        if self.reactor.batched() {
+            let outcome = self.reactor.react_batch(&bus, &batch.events).await;
+            if let Some(last) = outcome.done.checked_sub(1).and_then(|i| batch.events.get(i)) {
+                reached = last.position();
+            }
+            failure = outcome.failure;
+            if matches!(failure, Some(ReactorError::Command(CommandError::Fenced(_)))) {
+                return Ok(self.step_down(&fence, "deposed during a batch"));
+            }
+        }
+        for event in batch.events.iter().filter(|_| !self.reactor.batched()) {
             // A long batch keeps its lease: renewed here when a third of it passed (no round
             // trip before that). A lease lost meanwhile ends the batch as a refused command
             // would.
