@@ -91,6 +91,9 @@ pub enum Read {
     Tenant,
     /// History: `asOf` / `atVersion`, `aggregateHistory`, `trace`, `auditLog`, the live log.
     History,
+    /// The integration edge's own records: events parked by the relay, commands the intake
+    /// refused (platform-wide operations data, across tenants).
+    Integration,
 }
 
 /// What one operation is, for the table.
@@ -104,6 +107,8 @@ pub enum Operation {
     /// workload's metrics): stored beside the log as a sample, not a command; what it changes
     /// becomes commands of the reporter.
     Report,
+    /// Publishing a parked event again (an operator's decision after fixing its cause).
+    Republish,
 }
 
 use Role::{ControlPlane as CP, GovernanceAuditor as GA, PlatformAdmin as PA, TenantOperator as TO, Worker as W};
@@ -113,6 +118,9 @@ fn read_roles(read: Read) -> &'static [Role] {
     match read {
         Read::Catalog | Read::Tenant => &[PA, TO, CP, GA, W],
         Read::History => &[PA, TO, GA],
+        // The Control Plane sees the refusals of its own commands; tenant operators see
+        // neither list: both span every tenant.
+        Read::Integration => &[PA, CP, GA],
     }
 }
 
@@ -192,6 +200,7 @@ pub fn allowed_roles(operation: Operation) -> &'static [Role] {
         // The reporters of observed state are the commands' observers: they may record what
         // they see (probe results, drift) in every tenant.
         Operation::Report => &[PA, W],
+        Operation::Republish => &[PA],
     }
 }
 

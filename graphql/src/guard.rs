@@ -35,6 +35,7 @@ pub fn read_class(operation: OperationType, field: &str, history_arguments: bool
             Read::History
         }
         (OperationType::Subscription, "logEvents" | "events") => Read::History,
+        (OperationType::Query, "parkedEvents" | "rejectedCommands") => Read::Integration,
         (OperationType::Subscription, "healthChanged" | "driftDetected" | "deploymentProgress") => Read::Tenant,
         (
             OperationType::Query,
@@ -185,7 +186,7 @@ pub fn authorize_read(
             Read::History => {
                 "history (asOf, atVersion, aggregateHistory, trace, auditLog, causalChain, runtimeDiff, events, logEvents)"
             }
-            Read::Catalog | Read::Tenant => field,
+            Read::Catalog | Read::Tenant | Read::Integration => field,
         };
         return Err(ApiError::Forbidden(format!("{} may not read {what}", describe(ctx))));
     }

@@ -76,6 +76,9 @@ pub struct ApiState {
     pub loops: std::sync::Arc<Vec<workers::LoopRunner>>,
     /// The intake of observed state (reports, probe samples).
     pub intake: workers::Intake,
+    /// Where integration events go (`None`: this server runs without a broker); used to
+    /// publish a parked event again.
+    pub publisher: Option<std::sync::Arc<dyn integration::Publisher>>,
 }
 
 /// Builds the schema with its limits and introspection on.

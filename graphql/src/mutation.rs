@@ -6,6 +6,7 @@ use crate::contexts::catalog::CatalogMutation;
 use crate::contexts::configuration::ConfigurationMutation;
 use crate::contexts::environments::EnvironmentMutation;
 use crate::contexts::health::HealthMutation;
+use crate::contexts::integration::IntegrationMutation;
 use crate::contexts::observed::ObservedMutation;
 use crate::contexts::scaling::ScalingMutation;
 use crate::contexts::tenancy::TenancyMutation;
@@ -20,4 +21,5 @@ pub struct MutationRoot(
     ScalingMutation,
     HealthMutation,
     ObservedMutation,
+    IntegrationMutation,
 );

@@ -26,6 +26,7 @@ pub struct QueryRoot(
     crate::contexts::scaling::ScalingQuery,
     crate::contexts::health::HealthQuery,
     crate::contexts::read_models::ReadModelQuery,
+    crate::contexts::integration::IntegrationQuery,
 );
 
 /// Queries over the log itself: one aggregate's history, one trace's events.

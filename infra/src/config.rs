@@ -72,6 +72,9 @@ pub struct ServeArgs {
     /// Limits on what callers send.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Azure Service Bus: events out, commands in.
+    #[command(flatten)]
+    pub servicebus: ServiceBusArgs,
     /// Database settings.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -134,6 +137,51 @@ pub struct LimitArgs {
     /// to document); when set, nothing else runs.
     #[arg(long, env = "APP_PERSISTED_QUERIES")]
     pub persisted_queries: Option<PathBuf>,
+}
+
+/// Azure Service Bus. Without a namespace the server runs without it (and says so at start).
+/// Authentication: a shared access policy and key, or else Microsoft Entra ID through
+/// `azure_identity` (workload or managed identity: `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`,
+/// `AZURE_FEDERATED_TOKEN_FILE`, or `AZURE_CREDENTIAL_KIND`).
+#[derive(Debug, Clone, Args)]
+pub struct ServiceBusArgs {
+    /// The namespace: `<name>` of `<name>.servicebus.windows.net`.
+    #[arg(long = "servicebus-namespace", env = "APP_SERVICEBUS_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The topic every committed event is published to.
+    #[arg(long = "servicebus-topic", env = "APP_SERVICEBUS_TOPIC", default_value = "runtime-platform-events")]
+    pub topic: String,
+    /// The queue the Control Plane's commands come from (empty: no command intake).
+    #[arg(long = "servicebus-queue", env = "APP_SERVICEBUS_QUEUE", default_value = "runtime-platform-commands")]
+    pub queue: String,
+    /// A shared access policy's name (with its key); without both, Microsoft Entra ID.
+    #[arg(long = "servicebus-sas-policy", env = "APP_SERVICEBUS_SAS_POLICY")]
+    pub sas_policy: Option<String>,
+    /// The shared access policy's key.
+    #[arg(long = "servicebus-sas-key", env = "APP_SERVICEBUS_SAS_KEY", hide_env_values = true)]
+    pub sas_key: Option<String>,
+    /// Send every request to this base URL instead of `https://<namespace>.servicebus.windows.net`
+    /// (an emulator or a test's endpoint).
+    #[arg(long = "servicebus-endpoint", env = "APP_SERVICEBUS_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// How long one receive waits for a command, in seconds (1 to 60).
+    #[arg(long = "servicebus-receive-wait", env = "APP_SERVICEBUS_RECEIVE_WAIT_SECONDS", default_value_t = 30)]
+    pub receive_wait_seconds: u64,
+}
+
+impl ServiceBusArgs {
+    /// The adapter's configuration.
+    pub fn config(&self) -> integration::config::ServiceBusConfig {
+        integration::config::ServiceBusConfig {
+            namespace: self.namespace.clone(),
+            topic: self.topic.clone(),
+            queue: Some(self.queue.clone()),
+            sas_policy: self.sas_policy.clone(),
+            sas_key: self.sas_key.clone(),
+            endpoint: self.endpoint.clone(),
+            receive_wait_seconds: self.receive_wait_seconds,
+        }
+    }
 }
 
 /// `token` settings.

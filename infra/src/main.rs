@@ -98,6 +98,36 @@ async fn serve(
         ..Default::default()
     };
     let mut platform = Platform::with_loops(pool, settings);
+    match args.servicebus.config().settings().context("APP_SERVICEBUS_*")? {
+        None => tracing::info!(
+            "no Service Bus configured (APP_SERVICEBUS_NAMESPACE): events are not relayed and no commands are taken \
+             from a queue"
+        ),
+        Some(settings) => {
+            let http = settings.http_client().context("the Service Bus HTTP client")?;
+            let publisher = integration::servicebus::ServiceBusPublisher::new(&settings, http.clone())
+                .context("the Service Bus publisher")?;
+            let source = match &settings.queue {
+                Some(queue) => Some(std::sync::Arc::new(
+                    integration::servicebus::ServiceBusCommandSource::new(&settings, queue, http)
+                        .context("the Service Bus command source")?,
+                ) as std::sync::Arc<dyn integration::CommandSource>),
+                None => None,
+            };
+            tracing::info!(
+                events = %integration::Publisher::destination(&publisher),
+                commands = %source.as_ref().map(|s| s.origin()).unwrap_or_else(|| "none".to_owned()),
+                authentication = ?settings.authentication,
+                "Service Bus connected: every committed event is relayed; commands are taken from the queue"
+            );
+            platform.connect_integration(
+                std::sync::Arc::new(publisher),
+                source,
+                integration::RelaySettings::default(),
+                integration::IntakeSettings::default(),
+            );
+        }
+    }
     platform.switch_off_workers(&args.workers_off).context("APP_WORKERS_OFF")?;
     let (stop, shutdown) = watch::channel(false);
     let mut runners = platform.start_projections(shutdown.clone()).await.context("starting the projections")?;

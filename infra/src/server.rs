@@ -38,6 +38,11 @@ pub struct Platform {
     pub loops: Vec<LoopRunner>,
     /// The intake of observed state, shared by the API and the probe worker.
     pub intake: Intake,
+    /// Where integration events go, when a broker is connected
+    /// ([`Platform::connect_integration`]).
+    pub publisher: Option<Arc<dyn integration::Publisher>>,
+    /// The intake of the Control Plane's commands, when a command source is connected.
+    pub command_intake: Option<integration::CommandIntake>,
 }
 
 /// How the clock-driven loops run (tests shorten them).
@@ -55,6 +60,9 @@ pub struct LoopSettings {
     /// How long every loop's lease lasts without renewal (default `workers::lease::DEFAULT_TTL`).
     pub lease_ttl: Option<std::time::Duration>,
 }
+
+/// The command intake's name in `APP_WORKERS_OFF`.
+pub const COMMAND_INTAKE: &str = "command-intake";
 
 /// A worker named in configuration that this platform does not have.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +119,29 @@ impl Platform {
             ))),
             job(Arc::new(ScalingLoop::new(intake.observations().clone(), settings.scaling))),
         ];
-        Self { pool, bus, runners, reactors, feed, loops, intake }
+        Self { pool, bus, runners, reactors, feed, loops, intake, publisher: None, command_intake: None }
+    }
+
+    /// Connects the integration edge: the relay (a reactor: checkpoint, lease, status) publishes
+    /// every event through `publisher`, and, with a `source`, the command intake takes the
+    /// Control Plane's commands from it. Call before [`Platform::start_reactors`].
+    pub fn connect_integration(
+        &mut self,
+        publisher: Arc<dyn integration::Publisher>,
+        source: Option<Arc<dyn integration::CommandSource>>,
+        relay: integration::RelaySettings,
+        intake: integration::IntakeSettings,
+    ) {
+        let batch = relay.batch_size;
+        let ttl = self.reactors.first().map(|r| r.lease().ttl()).unwrap_or(workers::lease::DEFAULT_TTL);
+        let relay = Arc::new(integration::IntegrationRelay::new(publisher.clone(), self.pool.clone(), relay));
+        let runner = ReactorRunner::for_replica(self.pool.clone(), self.bus.clone(), relay, &workers::reactor::replica_name(), ttl)
+            .with_batch_size(batch);
+        self.reactors.push(runner);
+        self.command_intake = source.map(|source| {
+            integration::CommandIntake::new(source, publisher.clone(), self.bus.clone(), self.pool.clone(), intake)
+        });
+        self.publisher = Some(publisher);
     }
 
     /// The API in development mode (identity from headers) with the default limits: what
@@ -141,6 +171,7 @@ impl Platform {
             reactors: Arc::new(self.reactors.clone()),
             loops: Arc::new(self.loops.clone()),
             intake: self.intake.clone(),
+            publisher: self.publisher.clone(),
         }
     }
 
@@ -148,13 +179,21 @@ impl Platform {
     /// switched off, e.g. while an incident is investigated). An unknown name is an error, so a
     /// typo never leaves a loop running that was meant to be off.
     pub fn switch_off_workers(&mut self, names: &[String]) -> Result<(), UnknownWorker> {
-        let known: Vec<&str> =
-            self.reactors.iter().map(|r| r.name()).chain(self.loops.iter().map(|l| l.name())).collect();
+        let known: Vec<&str> = self
+            .reactors
+            .iter()
+            .map(|r| r.name())
+            .chain(self.loops.iter().map(|l| l.name()))
+            .chain(self.command_intake.as_ref().map(|_| COMMAND_INTAKE))
+            .collect();
         if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
             return Err(UnknownWorker { name: unknown.clone(), known: known.join(", ") });
         }
         self.reactors.retain(|r| !names.iter().any(|n| n == r.name()));
         self.loops.retain(|l| !names.iter().any(|n| n == l.name()));
+        if names.iter().any(|n| n == COMMAND_INTAKE) {
+            self.command_intake = None;
+        }
         Ok(())
     }
 
@@ -216,6 +255,9 @@ impl Platform {
         for runner in &self.loops {
             runner.prepare().await?;
             handles.push(tokio::spawn(runner.clone().run(shutdown.clone())));
+        }
+        if let Some(intake) = &self.command_intake {
+            handles.push(tokio::spawn(intake.clone().run(shutdown.clone())));
         }
         Ok(handles)
     }

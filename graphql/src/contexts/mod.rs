@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod configuration;
 pub mod environments;
 pub mod health;
+pub mod integration;
 pub mod observed;
 pub mod read_models;
 pub mod scaling;
