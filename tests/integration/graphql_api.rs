@@ -466,6 +466,7 @@ async fn the_log_subscription_streams_new_events() {
         reactors: Default::default(),
         loops: Default::default(),
         intake: app.platform.intake.clone(),
+        publisher: None,
     });
     let request = async_graphql::Request::new(
         "subscription { logEvents(aggregateType: \"RuntimeEnvironment\") { eventType aggregateId } }",

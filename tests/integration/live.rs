@@ -134,6 +134,7 @@ async fn a_stalled_subscriber_holds_no_one_back_and_ends_with_its_resume_cursor(
         reactors: Default::default(),
         loops: Default::default(),
         intake: app.platform.intake.clone(),
+        publisher: None,
     });
     let request = || {
         async_graphql::Request::new(
@@ -253,6 +254,7 @@ async fn another_tenants_events_never_reach_a_tenant_scoped_subscriber() {
         reactors: Default::default(),
         loops: Default::default(),
         intake: app.platform.intake.clone(),
+        publisher: None,
     });
     // Replaying the whole log as fabrikam: none of contoso's aggregates.
     let request =

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 pub mod drive;
 pub mod endpoint;
+pub mod fake_servicebus;
 pub mod replay;
 pub mod server;
 pub mod world;
@@ -256,6 +257,20 @@ impl TestApp {
     /// Like [`TestApp::start`], with the clock-driven loops paced by `settings`.
     pub async fn start_with_loops(pool: PgPool, settings: infra::server::LoopSettings) -> Self {
         Self::start_platform(Platform::with_loops(pool, settings), graphql::ApiConfig::development()).await
+    }
+
+    /// Like [`TestApp::start`], with the integration edge connected: the relay publishing
+    /// through `publisher` and, with a `source`, the command intake reading it.
+    pub async fn start_with_integration(
+        pool: PgPool,
+        publisher: std::sync::Arc<dyn integration::Publisher>,
+        source: Option<std::sync::Arc<dyn integration::CommandSource>>,
+        relay: integration::RelaySettings,
+        intake: integration::IntakeSettings,
+    ) -> Self {
+        let mut platform = Platform::new(pool);
+        platform.connect_integration(publisher, source, relay, intake);
+        Self::start_platform(platform, graphql::ApiConfig::development()).await
     }
 
     async fn start_platform(platform: Platform, config: graphql::ApiConfig) -> Self {
