@@ -238,9 +238,17 @@ mod tests {
         for (aggregate, command) in sample_commands() {
             assert!(!allowed_roles(Operation::Command(aggregate, command)).contains(&GA), "{aggregate}.{command}");
         }
-        for read in [Read::Catalog, Read::Tenant, Read::History] {
+        for read in [Read::Catalog, Read::Tenant, Read::History, Read::Integration] {
             assert!(allowed_roles(Operation::Read(read)).contains(&GA));
         }
+    }
+
+    #[test]
+    fn the_integration_records_span_tenants_so_tenant_operators_read_none_and_only_admins_republish() {
+        // Rule: parked events and refused commands are every tenant's at once.
+        assert!(!allowed_roles(Operation::Read(Read::Integration)).contains(&TO));
+        assert!(allowed_roles(Operation::Read(Read::Integration)).contains(&CP));
+        assert_eq!(allowed_roles(Operation::Republish), &[PA]);
     }
 
     #[test]
