@@ -117,6 +117,16 @@ struct Refused {
     reason: String,
 }
 
+/// What handling a message came to, before it is settled.
+enum Decision {
+    /// The command committed (or had): the aggregate, and whether it was a repeat.
+    Done(String, bool),
+    /// It can never succeed: the message as far as it parsed, and why.
+    Refuse(Option<CommandMessage>, Refused),
+    /// It may succeed on another delivery.
+    Retry(String),
+}
+
 impl CommandIntake {
     /// An intake reading `source`, answering refusals through `publisher`.
     pub fn new(
@@ -200,26 +210,24 @@ impl CommandIntake {
         .await
     }
 
-    /// Parses and dispatches; `Ok` with the command's outcome, `Err(Ok)` for a refusal,
-    /// `Err(Err)` for a failure that may pass.
-    async fn decide(
-        &self,
-        delivery: &dyn Delivery,
-        trace: &TraceId,
-    ) -> Result<(String, bool), Result<(Option<CommandMessage>, Refused), String>> {
+    /// Parses and dispatches.
+    async fn decide(&self, delivery: &dyn Delivery, trace: &TraceId) -> Decision {
         let message: CommandMessage = match serde_json::from_str(delivery.body()) {
             Ok(m) => m,
             Err(e) => {
-                return Err(Ok((None, Refused { code: "INVALID_INPUT", reason: format!("malformed command message: {e}") })))
+                return Decision::Refuse(
+                    None,
+                    Refused { code: "INVALID_INPUT", reason: format!("malformed command message: {e}") },
+                )
             }
         };
         let tenant = match message.tenant_id.as_deref().map(TenantId::parse).transpose() {
             Ok(t) => t,
-            Err(e) => return Err(Ok((Some(message), Refused { code: "INVALID_INPUT", reason: e.to_string() }))),
+            Err(e) => return Decision::Refuse(Some(message), Refused { code: "INVALID_INPUT", reason: e.to_string() }),
         };
         let actor = match Actor::parse(&self.settings.actor) {
             Ok(a) => a,
-            Err(e) => return Err(Err(format!("the intake's actor is misconfigured: {e}"))),
+            Err(e) => return Decision::Retry(format!("the intake's actor is misconfigured: {e}")),
         };
         let ctx = RequestContext {
             actor,
@@ -243,10 +251,10 @@ impl CommandIntake {
             given.clone().unwrap_or_else(|| idempotency::derived_id(&scope, aggregate_type, command, &key).to_string())
         };
         match dispatch(&self.bus, &ctx, &message.aggregate_type, message.command.clone(), &id_for, options).await {
-            Ok(outcome) => Ok((outcome.aggregate_id, outcome.deduplicated)),
+            Ok(outcome) => Decision::Done(outcome.aggregate_id, outcome.deduplicated),
             Err(err) => match classify(&err, message.expected_version.is_some()) {
-                Some(code) => Err(Ok((Some(message), Refused { code, reason: err.to_string() }))),
-                None => Err(Err(err.to_string())),
+                Some(code) => Decision::Refuse(Some(message), Refused { code, reason: err.to_string() }),
+                None => Decision::Retry(err.to_string()),
             },
         }
     }
@@ -255,18 +263,18 @@ impl CommandIntake {
         &self,
         delivery: &dyn Delivery,
         trace: &TraceId,
-        decided: Result<(String, bool), Result<(Option<CommandMessage>, Refused), String>>,
+        decided: Decision,
     ) -> Settlement {
         let settlement = match decided {
-            Ok((aggregate_id, deduplicated)) => Settlement::Completed { aggregate_id, deduplicated },
-            Err(Err(reason)) => {
+            Decision::Done(aggregate_id, deduplicated) => Settlement::Completed { aggregate_id, deduplicated },
+            Decision::Retry(reason) => {
                 tracing::warn!(%reason, "a command message failed for a reason that may pass; abandoning it");
                 if let Err(err) = delivery.abandon().await {
                     tracing::warn!(error = %err, "could not abandon a command message (its lock will expire)");
                 }
                 return Settlement::Abandoned { reason };
             }
-            Err(Ok((message, refused))) => match self.reject(delivery, trace, message.as_ref(), &refused).await {
+            Decision::Refuse(message, refused) => match self.reject(delivery, trace, message.as_ref(), &refused).await {
                 Ok(()) => Settlement::Rejected { code: refused.code.to_owned() },
                 Err(reason) => {
                     if let Err(err) = delivery.abandon().await {
