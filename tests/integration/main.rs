@@ -29,6 +29,7 @@ mod schema_sdl;
 mod store;
 mod story;
 mod supersession;
+mod telemetry;
 mod two_servers;
 mod worker_status;
 mod ws_protocol;
