@@ -128,7 +128,8 @@ async fn server(db: &TestDb, env: &[(&str, &str)]) -> (Server, reqwest::Client) 
 /// Sends one `requestEnvironment` in trace [`TRACE`] (as a portal would) and checks it committed
 /// in that trace.
 async fn request_environment(server: &Server, client: &reqwest::Client, name: &str) {
-    let body = json!({ "query": REQUEST_ENVIRONMENT, "variables": { "input": environment_input("shop", name, "DEV") } });
+    let body =
+        json!({ "query": REQUEST_ENVIRONMENT, "variables": { "input": environment_input("shop", name, "DEV") } });
     let response: Value = client
         .post(&server.graphql)
         .header("traceparent", format!("00-{TRACE}-00f067aa0ba902b7-01"))
@@ -157,11 +158,8 @@ async fn a_commands_spans_reach_the_collector_in_the_callers_trace() {
     // The parent is the caller's (remote) span, so the command is where this server's part begins.
     assert_eq!(command.span.parent_span_id.len(), 8, "the command span continues a remote parent");
     // What runs inside the command (the store's append) is in the same trace, under it.
-    let inside: Vec<&str> = spans
-        .iter()
-        .filter(|r| r.span.parent_span_id == command.span.span_id)
-        .map(|r| r.span.name.as_str())
-        .collect();
+    let inside: Vec<&str> =
+        spans.iter().filter(|r| r.span.parent_span_id == command.span.span_id).map(|r| r.span.name.as_str()).collect();
     assert!(inside.contains(&"write"), "the store's write span is inside the command span: {inside:?}");
     assert!(collector.refused().is_empty(), "{:?}", collector.refused());
 }

@@ -112,7 +112,9 @@ where
 /// Targets whose spans are the export itself (HTTP client, SDK).
 fn is_export_machinery(target: &str) -> bool {
     ["hyper", "reqwest", "h2", "opentelemetry"].iter().any(|prefix| {
-        target.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with("::") || rest.starts_with('_'))
+        target
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::") || rest.starts_with('_'))
     })
 }
 

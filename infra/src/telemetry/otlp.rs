@@ -89,12 +89,13 @@ impl OtlpSettings {
             (None, Some(base)) => format!("{}/v1/traces", base.trim_end_matches('/')),
             (None, None) => return Ok(None),
         };
-        let protocol = match signal_or_general(&get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") {
-            None => Protocol::HttpBinary,
-            Some((_, value)) if value.eq_ignore_ascii_case("http/protobuf") => Protocol::HttpBinary,
-            Some((_, value)) if value.eq_ignore_ascii_case("http/json") => Protocol::HttpJson,
-            Some((variable, value)) => return Err(OtlpError::Protocol { variable, value }),
-        };
+        let protocol =
+            match signal_or_general(&get, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") {
+                None => Protocol::HttpBinary,
+                Some((_, value)) if value.eq_ignore_ascii_case("http/protobuf") => Protocol::HttpBinary,
+                Some((_, value)) if value.eq_ignore_ascii_case("http/json") => Protocol::HttpJson,
+                Some((variable, value)) => return Err(OtlpError::Protocol { variable, value }),
+            };
         let timeout = match signal_or_general(&get, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") {
             None => Duration::from_secs(10),
             Some((variable, value)) => {
