@@ -37,26 +37,39 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// What [`init_tracing`] installed beyond the log: the tracer provider when spans are exported.
 /// Dropping it without [`Telemetry::shutdown`] loses the spans of the last batch.
 pub struct Telemetry {
-    exporting: Option<(OtlpSettings, SdkTracerProvider)>,
+    export: Export,
+}
+
+/// Whether spans leave the process.
+enum Export {
+    /// No collector named, or switched off by the standard variables.
+    Off,
+    /// Exporting to `settings`.
+    On(OtlpSettings, SdkTracerProvider),
+    /// Configured but impossible; why.
+    Failed(String),
 }
 
 impl Telemetry {
     /// Logs whether and where spans go. `serve` says it at start; the one-shot commands do not,
     /// so that `token` prints its token alone.
     pub fn report(&self) {
-        match &self.exporting {
-            Some((settings, _)) => tracing::info!(
+        match &self.export {
+            Export::On(settings, _) => tracing::info!(
                 endpoint = %settings.endpoint,
                 protocol = settings.protocol_name(),
                 "exporting traces over OTLP"
             ),
-            None => tracing::info!("traces are not exported (OTEL_EXPORTER_OTLP_ENDPOINT names no collector)"),
+            Export::Off => tracing::info!("traces are not exported (no OTEL_EXPORTER_OTLP_ENDPOINT, or switched off)"),
+            // An error in the log, not a refusal to start: the server is worth more running
+            // without traces than not running.
+            Export::Failed(why) => tracing::error!(error = %why, "traces are not exported"),
         }
     }
 
     /// Sends the spans still batched and stops the exporter (at most [`FLUSH_WITHIN`]).
     pub async fn shutdown(self) {
-        let Some((_, provider)) = self.exporting else { return };
+        let Export::On(_, provider) = self.export else { return };
         // Blocking: the batch processor's thread exports and this waits for it, while the export
         // itself runs on this runtime (see `otlp::RuntimeClient`), so not on a runtime worker.
         let flushed = tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(FLUSH_WITHIN)).await;
@@ -93,20 +106,13 @@ where
         .with(traces)
         .try_init()
         .is_ok();
-    // Said once the log works. A misconfiguration is an error in the log, not a refusal to
-    // start: the server is worth more running without traces than not running.
-    let exporting = match exported {
-        Ok(Some(_)) if !installed => {
-            tracing::warn!("traces are not exported: a tracing subscriber was already installed");
-            None
-        }
-        Ok(exporting) => exporting,
-        Err(err) => {
-            tracing::error!(error = %err, "traces are not exported");
-            None
-        }
+    let export = match exported {
+        Ok(Some(_)) if !installed => Export::Failed("a tracing subscriber was already installed".into()),
+        Ok(Some((settings, provider))) => Export::On(settings, provider),
+        Ok(None) => Export::Off,
+        Err(err) => Export::Failed(err.to_string()),
     };
-    Telemetry { exporting }
+    Telemetry { export }
 }
 
 /// Targets whose spans are the export itself (HTTP client, SDK).
