@@ -259,6 +259,8 @@ impl CommandBus {
             command = command.command_name(),
             actor = %ctx.actor,
         );
+        // Exported spans of this command and everything inside it carry the caller's trace id.
+        crate::trace::continue_trace(&span, &ctx.trace_id);
         let started = std::time::Instant::now();
         let dry_run = options.dry_run;
         let result = self.execute_inner::<A>(ctx, aggregate_id, command, options).instrument(span).await;

@@ -11,6 +11,7 @@
 //! - [`lookups`]: facts aggregates need from outside their stream, read from PostgreSQL.
 //! - [`fence`]: the lease check a worker's command passes before it is written.
 //! - [`error`]: the typed errors callers see.
+//! - [`trace`]: the command's W3C trace id as its OpenTelemetry span's trace id.
 
 pub mod access;
 pub mod bus;
@@ -22,6 +23,7 @@ pub mod log;
 pub mod lookups;
 pub mod routes;
 pub mod store;
+pub mod trace;
 
 pub use access::{Operation, Read, Role};
 pub use bus::{CommandBus, CommandOptions, CommandOutcome};

@@ -7,7 +7,7 @@
 //! - [`database`]: pool, embedded migrations, readiness.
 //! - [`server`]: the API routes (`/graphql`), the operations routes (`/healthz`, `/readyz`,
 //!   `/metrics`, on their own listener) and the background projection runners.
-//! - [`telemetry`]: Prometheus metrics on `/metrics`.
+//! - [`telemetry`]: logs, OTLP trace export (`OTEL_*`), Prometheus metrics on `/metrics`.
 
 pub mod auth;
 pub mod config;

@@ -13,9 +13,20 @@ use tokio::sync::watch;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    infra::telemetry::init_tracing(std::io::stdout);
+    let telemetry = infra::telemetry::init_tracing(std::io::stdout);
     let cli = Cli::parse();
-    match cli.command {
+    if matches!(cli.command, Command::Serve(_)) {
+        telemetry.report();
+    }
+    let result = run(cli.command).await;
+    // On every way out, errors included: the spans of the last moments are the interesting ones.
+    telemetry.shutdown().await;
+    result
+}
+
+/// Runs one CLI command.
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => {
             let api_config = infra::auth::api_config(&args.auth, &args.limits).await?;
             if api_config.auth.is_development() && !args.listen.ip().is_loopback() {

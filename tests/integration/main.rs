@@ -31,6 +31,7 @@ mod servicebus;
 mod store;
 mod story;
 mod supersession;
+mod telemetry;
 mod two_servers;
 mod worker_status;
 mod ws_protocol;

@@ -64,30 +64,35 @@ pub struct Server {
 
 impl Server {
     /// Starts `binary serve` over `database_url` in development mode (no `APP_*` variable but
-    /// the listeners and none of `APP_AUTH_*`), on two free loopback ports.
-    /// Starts `binary serve` over `database_url`, with `env` added to its environment.
+    /// the listeners and none of `APP_AUTH_*`; no `OTEL_*` variable), on two free loopback ports.
     pub fn start(binary: &PathBuf, database_url: &str) -> Self {
         Self::start_with(binary, database_url, &[])
     }
 
-    /// Like [`Server::start`], with extra environment variables (e.g. `APP_*` limits).
+    /// Like [`Server::start`], with extra environment variables (e.g. `APP_*` limits, `OTEL_*`,
+    /// `RUST_LOG`), which win over the defaults.
     pub fn start_with(binary: &PathBuf, database_url: &str, env: &[(&str, &str)]) -> Self {
         let (api, ops) = (free_port(), free_port());
         let mut command = Command::new(binary);
         command.arg("serve");
+        // The test's own settings only: an `OTEL_*` variable of the machine would make every
+        // server export its spans somewhere.
         for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("APP_") {
+            let name = key.to_string_lossy();
+            if name.starts_with("APP_") || name.starts_with("OTEL_") {
                 command.env_remove(key);
             }
         }
+        command
+            .env("DATABASE_URL", database_url)
+            .env("APP_LISTEN", format!("127.0.0.1:{api}"))
+            .env("APP_OPS_LISTEN", format!("127.0.0.1:{ops}"))
+            .env("RUST_LOG", "warn");
+        // After the defaults, so a caller can change them (e.g. `RUST_LOG`).
         for (key, value) in env {
             command.env(key, value);
         }
         let child = command
-            .env("DATABASE_URL", database_url)
-            .env("APP_LISTEN", format!("127.0.0.1:{api}"))
-            .env("APP_OPS_LISTEN", format!("127.0.0.1:{ops}"))
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             // Inherited: a stack overflow's "has overflowed its stack" lands in the test's log.
             .stdout(Stdio::inherit())
@@ -106,6 +111,12 @@ impl Server {
     /// The process id (replica names are `host:pid:suffix`).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// `kill -TERM`: asks the process to stop gracefully (as Kubernetes and systemd do).
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed: {status}", self.child.id());
     }
 
     /// `kill -9`: the process ends at once, without releasing anything.
