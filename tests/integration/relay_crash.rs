@@ -3,8 +3,9 @@
 //! - `kill -9` of the server while the relay is mid-batch loses nothing: after a restart every
 //!   committed event was accepted at least once, and every repeat carries the same `MessageId`
 //!   (the event id), so the broker's duplicate detection drops it;
-//! - a command put on the queue runs in the message's trace, `trace(traceId)` over HTTP shows
-//!   it, and the event it produced is published in that trace.
+//! - a command put on the queue runs in the message's trace: `trace(traceId)` over HTTP shows
+//!   it, the event it produced is published in that trace, and the command's span reaches the
+//!   OTLP collector in that trace.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -99,7 +100,15 @@ async fn a_relay_killed_mid_batch_delivers_every_event_after_a_restart() {
     );
 
     fake.set_send_delay(Duration::ZERO);
-    let mut server = start(&binary, &db, &fake);
+    let (collector, otlp) = crate::telemetry::Collector::start().await;
+    let mut env = env(&fake);
+    env.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+        ("RUST_LOG", "warn,commands=info".to_owned()),
+    ]);
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = Server::start_with(&binary, &db.url, &pairs);
     server.wait_ready(&client).await;
     wait_for("every event was accepted", 60, || accepted_ids(&fake).len() >= EVENTS).await;
     assert_eq!(accepted_ids(&fake), logged, "exactly the log, each at least once");
@@ -144,5 +153,8 @@ async fn a_relay_killed_mid_batch_delivers_every_event_after_a_restart() {
     wait_for("the queued command's event was published", 30, || accepted_ids(&fake).contains(&event_id)).await;
     let published = fake.accepted(TOPIC).into_iter().find(|m| m.broker_properties["MessageId"] == json!(event_id)).unwrap();
     assert_eq!(published.custom_properties["traceid"], trace);
+    // ... and its span left over OTLP in the same trace.
+    let spans = collector.command_trace(trace).await;
+    assert!(!spans.is_empty(), "command_trace returns once the command span arrived");
     server.kill();
 }

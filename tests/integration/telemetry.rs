@@ -32,14 +32,14 @@ const TRACE: &str = "5a1c0ffee0ddba11c0de5eed00f1ce01";
 
 /// A span as received, with the `service.name` of the resource it came under.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     service: Option<String>,
     span: Span,
 }
 
 /// A local OTLP/HTTP traces endpoint that keeps every span it is sent.
 #[derive(Clone, Default)]
-struct Collector {
+pub(crate) struct Collector {
     spans: Arc<Mutex<Vec<Received>>>,
     /// Requests that were not OTLP protobuf (wrong content type or undecodable).
     refused: Arc<Mutex<Vec<String>>>,
@@ -47,7 +47,7 @@ struct Collector {
 
 impl Collector {
     /// Serves on a free loopback port; returns the base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`).
-    async fn start() -> (Self, String) {
+    pub(crate) async fn start() -> (Self, String) {
         let collector = Self::default();
         let app = axum::Router::new().route("/v1/traces", post(receive)).with_state(collector.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the collector");
@@ -65,7 +65,7 @@ impl Collector {
     }
 
     /// The spans of trace `trace`, once one named `command` is among them.
-    async fn command_trace(&self, trace: &str) -> Vec<Received> {
+    pub(crate) async fn command_trace(&self, trace: &str) -> Vec<Received> {
         let started = Instant::now();
         loop {
             let spans: Vec<Received> =
