@@ -31,7 +31,7 @@ pub enum PublishError {
     /// nothing else gets through.
     #[error("transient publication failure: {0}")]
     Transient(String),
-    /// The broker will never take this message (e.g. 400, 413): the event is parked.
+    /// The broker will never take this message (400, 413): the event is parked.
     #[error("the broker refused the message ({status}): {reason}")]
     Refused {
         /// The broker's HTTP status.

@@ -10,8 +10,9 @@
 //! - a command that can never succeed is recorded (`rejectedCommands`), answered with a
 //!   `CommandRejected` event and completed; one whose answer cannot be published is abandoned
 //!   and handled again on its next delivery;
-//! - an event the broker refuses is parked and the relay moves on; `parkedEvents` lists it and
-//!   `retryParkedEvent` publishes it once the cause is gone (only `PlatformAdmin` may);
+//! - an event the broker refuses (400) is parked and the relay moves on; `parkedEvents` lists it
+//!   and `retryParkedEvent` publishes it once the cause is gone (only `PlatformAdmin` may); a
+//!   failure that refuses every message alike (a missing topic, 404) parks nothing;
 //! - peek-lock settles over the wire: renew, unlock (the delivery count grows), complete.
 //!
 //! `kill -9` of a relaying server mid-batch is in `relay_crash.rs`.
@@ -386,12 +387,15 @@ async fn a_refused_event_is_parked_passed_and_published_again_on_request() {
     assert!(r["errors"].is_null(), "{r}");
     until("the first event was accepted", 20, || accepted_ids(&fake).len() == 1).await;
     // Refuse the next event's id: known only after the command, so hold the relay back by
-    // failing every send until the id is known.
-    fake.fail_next_sends(1_000_000, 503);
+    // failing every send until the id is known, as a topic that does not exist (yet) would:
+    // that refuses every message alike, so nothing may be parked for it.
+    fake.fail_next_sends(1_000_000, 404);
     let (_, second) = app
         .post(json!({ "query": tests::REQUEST_ENVIRONMENT, "variables": { "input": tests::environment_input("shop", "two", "DEV") } }), &[])
         .await;
     let parked_id = second["data"]["requestEnvironment"]["events"][0]["eventId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(fake.send_attempts(TOPIC).len() >= 2, "the relay kept trying through the 404s");
     fake.reject_message_ids(&[&parked_id]);
     fake.fail_next_sends(0, 503);
     let (_, third) = app
@@ -402,7 +406,17 @@ async fn a_refused_event_is_parked_passed_and_published_again_on_request() {
     assert!(!accepted_ids(&fake).contains(&parked_id));
 
     let list = json!({ "query": "{ parkedEvents { nodes { messageId status attempts error eventType } } }" });
-    let (_, r) = app.post(list.clone(), &[]).await;
+    // The round parks after its sends returned: the next event may be out a moment before.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        let (_, r) = app.post(list.clone(), &[]).await;
+        if r["data"]["parkedEvents"]["nodes"].as_array().is_some_and(|n| !n.is_empty())
+            || tokio::time::Instant::now() > deadline
+        {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let nodes = r["data"]["parkedEvents"]["nodes"].as_array().unwrap_or_else(|| panic!("{r}"));
     assert_eq!(nodes.len(), 1, "{r}");
     assert_eq!(nodes[0]["messageId"], json!(parked_id));

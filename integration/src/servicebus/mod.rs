@@ -97,11 +97,13 @@ impl ServiceBusPublisher {
     }
 }
 
-/// Whether an HTTP status from the broker may pass on a retry.
-fn transient_status(status: u16) -> bool {
-    // 401/403: a credential being rotated or a role assignment propagating; 408/429: time and
-    // throttling; 5xx: the service's own.
-    matches!(status, 401 | 403 | 408 | 429) || status >= 500
+/// Whether an HTTP status from the broker refuses this message for good. Only a message's own
+/// fault counts (400: malformed, 413: too large): a missing topic (404), a credential being
+/// rotated or a role assignment propagating (401, 403), throttling (429) or the service's own
+/// failure (5xx) would refuse every message alike, and parking the whole log for a
+/// configuration mistake would be worse than waiting for it to be fixed.
+fn refuses_the_message(status: u16) -> bool {
+    matches!(status, 400 | 413)
 }
 
 #[async_trait]
@@ -121,7 +123,7 @@ impl Publisher for ServiceBusPublisher {
         match self.sender.send_message(&message.body, Some(options)).await {
             Ok(()) => Ok(()),
             Err(err) => Err(match err.kind() {
-                ErrorKind::HttpResponse { status, .. } if !transient_status(u16::from(*status)) => {
+                ErrorKind::HttpResponse { status, .. } if refuses_the_message(u16::from(*status)) => {
                     PublishError::Refused { status: u16::from(*status), reason: err.to_string() }
                 }
                 _ => PublishError::Transient(err.to_string()),
