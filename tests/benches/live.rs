@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use tests::server::{build_release_binary, Server};
 use tests::{environment_input, TestDb, REQUEST_ENVIRONMENT};
 use tokio_tungstenite::tungstenite::Message;
+use tests::drive::percentile;
 
 const ENVIRONMENTS: usize = 100;
 
@@ -90,13 +91,6 @@ async fn subscriber(
     }
     let _ = socket.close(None).await;
     latencies.lock().unwrap().extend(mine);
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 #[tokio::main]

@@ -29,6 +29,7 @@ use integration::servicebus::{Authentication, ServiceBusPublisher, ServiceBusSet
 use integration::{IntakeSettings, Publisher, RelaySettings};
 use tests::fake_servicebus::FakeServiceBus;
 use tests::TestDb;
+use tests::drive::percentile;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -53,13 +54,6 @@ async fn write(bus: &CommandBus, from: u64, count: u64, writers: usize) {
         .buffer_unordered(writers)
         .collect::<Vec<()>>()
         .await;
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 #[tokio::main]

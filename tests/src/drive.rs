@@ -244,3 +244,11 @@ where
     join_all(tasks).await;
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
+
+/// The `p` quantile (0 to 1, nearest rank) of `sorted` (ascending); NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
