@@ -183,6 +183,7 @@ impl CommandIntake {
     pub async fn handle(&self, delivery: &dyn Delivery) -> Settlement {
         let trace = trace_of(delivery);
         let span = tracing::info_span!("command_message", trace_id = %trace, message_id = %delivery.message_id());
+        commands::trace::continue_trace(&span, &trace);
         async {
             let decided = {
                 let work = self.decide(delivery, &trace);

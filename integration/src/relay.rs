@@ -18,9 +18,11 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use commands::log::RecordedEvent;
 use commands::CommandBus;
+use domain::envelope::TraceId;
 use futures::StreamExt;
 use projections::reader::Interest;
 use sqlx::PgPool;
+use tracing::Instrument;
 use workers::{BatchOutcome, Reactor, ReactorError};
 
 use crate::envelope::{message_id, IntegrationEnvelope};
@@ -142,7 +144,16 @@ impl IntegrationRelay {
         let mut results = Vec::with_capacity(group.len());
         for index in group {
             let event = &events[index];
-            let result = publish_with_retry(self.publisher.as_ref(), &message_of(event), &self.settings.retry).await;
+            let message = message_of(event);
+            let trace = message.properties.get("TraceId").cloned().unwrap_or_default();
+            // The publication is part of the command's trace: exported spans show where its
+            // events went, and when.
+            let span = tracing::info_span!("publish", trace_id = %trace, message_id = %message.message_id);
+            if let Ok(trace) = TraceId::parse(&trace) {
+                commands::trace::continue_trace(&span, &trace);
+            }
+            let result =
+                publish_with_retry(self.publisher.as_ref(), &message, &self.settings.retry).instrument(span).await;
             let stop = result.as_ref().is_err_and(PublishError::is_transient);
             results.push((index, result));
             if stop {

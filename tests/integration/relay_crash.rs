@@ -105,7 +105,7 @@ async fn a_relay_killed_mid_batch_delivers_every_event_after_a_restart() {
     env.extend([
         ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
-        ("RUST_LOG", "warn,commands=info".to_owned()),
+        ("RUST_LOG", "warn,commands=info,integration=info".to_owned()),
     ]);
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = Server::start_with(&binary, &db.url, &pairs);
@@ -156,5 +156,16 @@ async fn a_relay_killed_mid_batch_delivers_every_event_after_a_restart() {
     // ... and its span left over OTLP in the same trace.
     let spans = collector.command_trace(trace).await;
     assert!(!spans.is_empty(), "command_trace returns once the command span arrived");
+    // The intake's handling and the relay's publication are in the same trace.
+    wait_for("the intake's and the relay's spans arrived", 15, || {
+        let names: BTreeSet<String> = collector
+            .spans()
+            .into_iter()
+            .filter(|r| r.span.trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>() == trace)
+            .map(|r| r.span.name)
+            .collect();
+        names.contains("command_message") && names.contains("publish")
+    })
+    .await;
     server.kill();
 }

@@ -34,7 +34,7 @@ const TRACE: &str = "5a1c0ffee0ddba11c0de5eed00f1ce01";
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
     service: Option<String>,
-    span: Span,
+    pub(crate) span: Span,
 }
 
 /// A local OTLP/HTTP traces endpoint that keeps every span it is sent.
@@ -56,7 +56,7 @@ impl Collector {
         (collector, url)
     }
 
-    fn spans(&self) -> Vec<Received> {
+    pub(crate) fn spans(&self) -> Vec<Received> {
         self.spans.lock().unwrap().clone()
     }
 
