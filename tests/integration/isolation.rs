@@ -335,7 +335,9 @@ async fn no_role_sees_or_changes_what_it_may_not_on_any_root_field() {
     assert_eq!(events(&db).await, before, "the auditor changed nothing");
 
     // History is the auditor's, the admin's and the tenant operator's; not the Control
-    // Plane's nor a worker's. Everything else they read.
+    // Plane's nor a worker's. The integration edge's records (parked events, refused commands)
+    // span every tenant: the Control Plane reads them (its own refusals), a worker does not.
+    // Everything else they read.
     for role in [Role::ControlPlane, Role::Worker] {
         let t = token(role, &[]);
         for c in &operations[0].1 {
@@ -344,7 +346,8 @@ async fn no_role_sees_or_changes_what_it_may_not_on_any_root_field() {
                 matches!(c.field.as_str(), "auditLog" | "trace" | "aggregateHistory" | "causalChain" | "runtimeDiff")
                     || c.variables.get("asOf").is_some_and(|v| !v.is_null())
                     || c.variables.get("atVersion").is_some_and(|v| !v.is_null());
-            if history {
+            let integration = matches!(c.field.as_str(), "parkedEvents" | "rejectedCommands");
+            if history || (integration && role == Role::Worker) {
                 assert_eq!(status, StatusCode::FORBIDDEN, "{role} {}: {body}", c.document);
             } else {
                 assert!(status.is_success(), "{role} {}: {status} {body}", c.document);
