@@ -197,10 +197,11 @@ async fn a_queued_command_runs_once_in_its_trace_and_its_events_are_published_in
     let app = connected(&db, &sas_settings(&fake), true).await;
     let trace = "0af7651916cd43dd8448eb211c80319c";
     let traceparent = format!("00-{trace}-b7ad6b7169203331-01");
-    fake.enqueue(QUEUE, "cp-msg-1", &environment_message("from-queue"), &[("traceparent", &traceparent)]);
+    let body = environment_message("from-queue");
+    fake.enqueue(QUEUE, "cp-msg-1", &body, &[("traceparent", &traceparent)]);
     until("the message was completed", 20, || fake.completed(QUEUE) == ["cp-msg-1"]).await;
     // The same message again (the broker redelivers after a lost completion): one effect.
-    fake.enqueue(QUEUE, "cp-msg-1", &environment_message("from-queue"), &[("traceparent", &traceparent)]);
+    fake.enqueue(QUEUE, "cp-msg-1", &body, &[("traceparent", &traceparent)]);
     until("the repeat was completed", 20, || fake.completed(QUEUE).len() == 2).await;
     assert_eq!(fake.queue_len(QUEUE), 0);
 
@@ -233,12 +234,29 @@ async fn a_queued_command_runs_once_in_its_trace_and_its_events_are_published_in
         }
     })
     .await;
-    assert!(waited.is_ok(), "not published: {:?}", fake.requests().iter().map(|r| (&r.method, &r.path)).collect::<Vec<_>>());
-    let published = &fake.accepted(TOPIC)[0];
+    assert!(
+        waited.is_ok(),
+        "not published: requests {:?}; accepted {:?}",
+        fake.requests().iter().map(|r| (&r.method, &r.path)).collect::<Vec<_>>(),
+        fake.accepted(TOPIC).iter().map(|m| &m.body).collect::<Vec<_>>()
+    );
+    let accepted = fake.accepted(TOPIC);
+    assert_eq!(accepted.len(), 1, "one event, nothing else: {:?}", accepted.iter().map(|m| &m.body).collect::<Vec<_>>());
+    let published = &accepted[0];
     assert_eq!(published.custom_properties["traceid"], trace);
     let body: Value = serde_json::from_str(&published.body).unwrap();
     assert_eq!(body["traceId"], json!(trace));
     assert_eq!(body["aggregateId"], json!(aggregate_id));
+
+    // Another command under the same message id is not a redelivery: refused, not run.
+    fake.enqueue(QUEUE, "cp-msg-1", &environment_message("another"), &[("traceparent", &traceparent)]);
+    until("the reuse was completed", 20, || fake.completed(QUEUE).len() == 3).await;
+    let code: String = sqlx::query_scalar("SELECT code FROM rejected_commands WHERE message_id = 'cp-msg-1'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(code, "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&db.pool).await.unwrap(), 1);
 }
 
 #[tokio::test]
