@@ -59,7 +59,8 @@ pub struct ServeArgs {
     pub ops_listen: SocketAddr,
     /// Workers (control loops) not to run in this replica, comma-separated names
     /// (`supersession`, `drift-remediation`, `degraded-rollback`, `deployment-gate`,
-    /// `health-probe`, `drift-detection`); every other worker runs.
+    /// `health-probe`, `drift-detection`, `configuration-sync`, `secret-rotation`, `scaling`;
+    /// with Service Bus, `integration-relay` and `command-intake`); every other worker runs.
     #[arg(long, env = "APP_WORKERS_OFF", value_delimiter = ',')]
     pub workers_off: Vec<String>,
     /// How long a loop's lease lasts without renewal, in seconds: the longest a dead leader's
