@@ -12,7 +12,7 @@
 //! Receivers compete for the queue (every replica runs them; the broker's lock keeps a message
 //! to one), so the intake needs no lease.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,9 +29,9 @@ use uuid::Uuid;
 
 use crate::dispatch::{dispatch, DispatchError};
 use crate::envelope::{IntegrationEnvelope, COMMAND_REJECTED, SCHEMA};
-use crate::port::{CommandSource, Delivery, OutboundMessage, Publisher};
+use crate::port::{CommandSource, Delivery, Publisher};
 use crate::rejected::{self, Refusal};
-use crate::relay::{publish_with_retry, traceparent, RetryPolicy};
+use crate::relay::{publish_with_retry, RetryPolicy};
 
 /// A command message's body (documented in `docs/integration.md`).
 #[derive(Debug, Deserialize)]
@@ -345,23 +345,9 @@ impl CommandIntake {
                 "reason": refused.reason,
             }),
         };
-        let mut properties = BTreeMap::new();
-        properties.insert("TraceId".to_owned(), trace.to_string());
-        properties.insert("traceparent".to_owned(), traceparent(trace.as_str(), &envelope.event_id));
-        properties.insert("EventType".to_owned(), COMMAND_REJECTED.to_owned());
-        properties.insert("AggregateType".to_owned(), envelope.aggregate_type.clone());
-        if let Some(tenant) = tenant_id {
-            properties.insert("TenantId".to_owned(), tenant.to_owned());
-        }
-        let answer = OutboundMessage {
-            message_id: envelope.event_id.clone(),
-            // The rejected message's own session: rejections of one sender stay in order.
-            session_id: if envelope.aggregate_id.is_empty() { delivery.message_id().to_owned() } else { envelope.aggregate_id.clone() },
-            correlation_id: envelope.correlation_id.clone(),
-            label: COMMAND_REJECTED.to_owned(),
-            body: serde_json::to_string(&envelope).expect("an envelope is plain JSON"),
-            properties,
-        };
+        // Its own session when the message named no aggregate: rejections of one aggregate stay
+        // in order with its events.
+        let answer = envelope.into_message();
         publish_with_retry(self.publisher.as_ref(), &answer, &self.settings.retry)
             .await
             .map_err(|e| format!("could not publish the rejection: {e}"))

@@ -8,6 +8,8 @@ use domain::envelope::keys;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::port::OutboundMessage;
+
 /// The envelope's schema identifier; a consumer dispatches on it before reading anything else.
 pub const SCHEMA: &str = "runtime-platform/integration-event/v1";
 
@@ -77,6 +79,40 @@ impl IntegrationEnvelope {
             payload: event.payload.clone(),
         }
     }
+}
+
+impl IntegrationEnvelope {
+    /// The message this envelope is published as: `MessageId` = event id, `SessionId` = the
+    /// aggregate (the event id when it names none: a rejection of a message without one),
+    /// `Label` = event type, and the trace, tenant and types as properties for filters.
+    pub fn into_message(self) -> OutboundMessage {
+        let mut properties = std::collections::BTreeMap::new();
+        properties.insert("TraceId".to_owned(), self.trace_id.clone());
+        // The W3C form as well, so a consumer's tracing continues the trace without our schema.
+        properties.insert("traceparent".to_owned(), traceparent(&self.trace_id, &self.event_id));
+        properties.insert("EventType".to_owned(), self.event_type.clone());
+        properties.insert("AggregateType".to_owned(), self.aggregate_type.clone());
+        if let Some(tenant) = &self.tenant_id {
+            properties.insert("TenantId".to_owned(), tenant.clone());
+        }
+        let body = serde_json::to_string(&self).expect("an envelope is plain JSON");
+        let session_id = if self.aggregate_id.is_empty() { self.event_id.clone() } else { self.aggregate_id };
+        OutboundMessage {
+            message_id: self.event_id,
+            session_id,
+            correlation_id: self.correlation_id,
+            label: self.event_type,
+            body,
+            properties,
+        }
+    }
+}
+
+/// A `traceparent` in the trace `trace_id`, with a parent span id derived from `seed` (the
+/// event id: the same event always names the same parent).
+pub fn traceparent(trace_id: &str, seed: &str) -> String {
+    let hash = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("00-{trace_id}-{:016x}-01", hash.max(1))
 }
 
 /// The message id of an event: its event id, or, for rows written without an envelope, its

@@ -49,22 +49,12 @@ pub trait Reactor: Send + Sync + 'static {
     /// Reacts to one event. `Ok` when the reaction is done or can never be done (the domain
     /// refused it: the state moved on); `Err` when it should be tried again.
     async fn react(&self, bus: &CommandBus, event: &RecordedEvent) -> Result<(), ReactorError>;
-    /// Whether the reactor takes a whole batch at once ([`Reactor::react_batch`]), e.g. a
-    /// relay that publishes a batch concurrently; otherwise events go one by one to
-    /// [`Reactor::react`], with the lease checked before each.
-    fn batched(&self) -> bool {
-        false
-    }
-    /// Reacts to a batch in log order (only called when [`Reactor::batched`]); returns how
-    /// many events, from the first, are done, and the failure that stopped the rest. The
-    /// default reacts one by one.
-    async fn react_batch(&self, bus: &CommandBus, events: &[RecordedEvent]) -> BatchOutcome {
-        for (done, event) in events.iter().enumerate() {
-            if let Err(err) = self.react(bus, event).await {
-                return BatchOutcome { done, failure: Some(err) };
-            }
-        }
-        BatchOutcome { done: events.len(), failure: None }
+    /// Reacts to a whole batch at once, in log order (e.g. a relay publishing it
+    /// concurrently); returns how many events, from the first, are done, and the failure that
+    /// stopped the rest. `None` (the default): the runner hands the events one by one to
+    /// [`Reactor::react`], checking the lease before each.
+    async fn react_batch(&self, _bus: &CommandBus, _events: &[RecordedEvent]) -> Option<BatchOutcome> {
+        None
     }
 }
 
@@ -262,8 +252,7 @@ impl ReactorRunner {
         };
         let mut reached = after;
         let mut failure = None;
-        if self.reactor.batched() {
-            let outcome = self.reactor.react_batch(&bus, &batch.events).await;
+        if let Some(outcome) = self.reactor.react_batch(&bus, &batch.events).await {
             if let Some(last) = outcome.done.checked_sub(1).and_then(|i| batch.events.get(i)) {
                 reached = last.position();
             }
@@ -271,24 +260,25 @@ impl ReactorRunner {
             if matches!(failure, Some(ReactorError::Command(CommandError::Fenced(_)))) {
                 return Ok(self.step_down(&fence, "deposed during a batch"));
             }
-        }
-        for event in batch.events.iter().filter(|_| !self.reactor.batched()) {
-            // A long batch keeps its lease: renewed here when a third of it passed (no round
-            // trip before that). A lease lost meanwhile ends the batch as a refused command
-            // would.
-            if self.lease.hold().await?.as_ref() != Some(&fence) {
-                return Ok(self.step_down(&fence, "lost the lease during a batch"));
-            }
-            match self.reactor.react(&bus, event).await {
-                Ok(()) => reached = event.position(),
-                Err(ReactorError::Command(CommandError::Fenced(_))) => {
-                    // Deposed mid-batch: the new leader reacts from the checkpoint, which
-                    // this replica can no longer move either.
-                    return Ok(self.step_down(&fence, "deposed during a batch"));
+        } else {
+            for event in &batch.events {
+                // A long batch keeps its lease: renewed here when a third of it passed (no
+                // round trip before that). A lease lost meanwhile ends the batch as a refused
+                // command would.
+                if self.lease.hold().await?.as_ref() != Some(&fence) {
+                    return Ok(self.step_down(&fence, "lost the lease during a batch"));
                 }
-                Err(err) => {
-                    failure = Some(err);
-                    break;
+                match self.reactor.react(&bus, event).await {
+                    Ok(()) => reached = event.position(),
+                    Err(ReactorError::Command(CommandError::Fenced(_))) => {
+                        // Deposed mid-batch: the new leader reacts from the checkpoint, which
+                        // this replica can no longer move either.
+                        return Ok(self.step_down(&fence, "deposed during a batch"));
+                    }
+                    Err(err) => {
+                        failure = Some(err);
+                        break;
+                    }
                 }
             }
         }
