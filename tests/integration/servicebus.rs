@@ -297,7 +297,7 @@ async fn commands_that_can_never_succeed_are_recorded_answered_and_completed() {
     assert_eq!(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&db.pool).await.unwrap(), 0);
 
     let (_, r) = app
-        .post(json!({ "query": "{ rejectedCommands(first: 10) { nodes { messageId code reason command traceId deliveryCount } nextCursor } }" }), &[])
+        .post(json!({ "query": "{ rejectedCommands(first: 10) { nodes { messageId code reason command traceId deliveryCount } pageInfo { hasNextPage } } }" }), &[])
         .await;
     assert!(r["errors"].is_null(), "{r}");
     let nodes = r["data"]["rejectedCommands"]["nodes"].as_array().unwrap();

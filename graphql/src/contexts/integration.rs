@@ -4,6 +4,7 @@
 //! `GovernanceAuditor` read them (the role table's `Integration` class); only `PlatformAdmin`
 //! republishes.
 
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use commands::access::{self, Operation};
@@ -11,12 +12,12 @@ use integration::parking::{self, ParkedEvent};
 use integration::rejected::{self, RejectedCommand};
 use integration::{IntegrationError, RetryPolicy};
 
+use crate::contexts::read_models::{at_cursor, db, page};
 use crate::error::{ApiError, IntoGraphql};
 use crate::query::request;
+use crate::types::read_models::KeyCursor;
+use crate::types::page_size;
 use crate::ApiState;
-
-/// Most rows in one page.
-const MAX_PAGE: i64 = 500;
 
 /// An event the relay parked.
 #[derive(SimpleObject)]
@@ -69,15 +70,6 @@ impl From<ParkedEvent> for ParkedEventNode {
     }
 }
 
-/// A page of parked events.
-#[derive(SimpleObject)]
-pub struct ParkedEventPage {
-    /// Newest first.
-    pub nodes: Vec<ParkedEventNode>,
-    /// Pass as `after` for the next page (`None`: this was the last).
-    pub next_cursor: Option<String>,
-}
-
 /// A command the intake refused.
 #[derive(SimpleObject)]
 pub struct RejectedCommandNode {
@@ -123,35 +115,6 @@ impl From<RejectedCommand> for RejectedCommandNode {
     }
 }
 
-/// A page of refused commands.
-#[derive(SimpleObject)]
-pub struct RejectedCommandPage {
-    /// Newest first.
-    pub nodes: Vec<RejectedCommandNode>,
-    /// Pass as `after` for the next page (`None`: this was the last).
-    pub next_cursor: Option<String>,
-}
-
-/// The cursor of a row: its time and id.
-fn cursor(at: DateTime<Utc>, id: &str) -> String {
-    format!("{}|{id}", at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-}
-
-fn parse_cursor(after: Option<String>) -> Result<Option<(DateTime<Utc>, String)>, ApiError> {
-    let Some(after) = after else { return Ok(None) };
-    let bad = || ApiError::InvalidInput(format!("{after:?} is not a cursor of this list"));
-    let (at, id) = after.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc);
-    Ok(Some((at, id.to_owned())))
-}
-
-fn page_size(first: Option<i32>) -> Result<i64, ApiError> {
-    match first.map(i64::from).unwrap_or(50) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        n => Err(ApiError::InvalidInput(format!("first must be 1 to {MAX_PAGE}, not {n}"))),
-    }
-}
-
 /// The integration edge's queries.
 #[derive(Default)]
 pub struct IntegrationQuery;
@@ -159,44 +122,41 @@ pub struct IntegrationQuery;
 #[Object]
 impl IntegrationQuery {
     /// Events the relay parked (the broker refused them, or they kept failing while others got
-    /// through), newest first.
+    /// through), newest first (Relay connection).
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn parked_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size (1 to 500, default 50).")] first: Option<i32>,
-        #[graphql(desc = "The previous page's nextCursor.")] after: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
         #[graphql(desc = "Only those still waiting (default true).")] only_parked: Option<bool>,
-    ) -> async_graphql::Result<ParkedEventPage> {
+    ) -> async_graphql::Result<Connection<KeyCursor, ParkedEventNode>> {
         let req = request(ctx)?;
         let state = ctx.data_unchecked::<ApiState>();
-        let (first, after) = (page_size(first).gql()?, parse_cursor(after).gql()?);
-        let rows = parking::list(&state.pool, first, after, only_parked.unwrap_or(true))
+        let (limit, after) = (page_size(first).gql()?, at_cursor(after)?);
+        let rows = parking::list(&state.pool, limit as i64 + 1, after.clone(), only_parked.unwrap_or(true))
             .await
-            .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
-            .gql()?;
-        let next_cursor =
-            (rows.len() as i64 == first).then(|| rows.last().map(|r| cursor(r.parked_at, &r.message_id))).flatten();
-        Ok(ParkedEventPage { nodes: rows.into_iter().map(Into::into).collect(), next_cursor })
+            .map_err(db(req))?;
+        let rows = rows.into_iter().map(ParkedEventNode::from).collect();
+        Ok(page(rows, limit, after.is_some(), |r: &ParkedEventNode| KeyCursor::at(r.parked_at, &r.message_id)))
     }
 
     /// Commands of the Control Plane the intake refused (malformed, forbidden, or refused by
-    /// the domain), newest first; each was answered with a `CommandRejected` event.
+    /// the domain), newest first (Relay connection); each was answered with a
+    /// `CommandRejected` event.
+    #[graphql(complexity = "crate::types::page_cost(first, child_complexity)")]
     async fn rejected_commands(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size (1 to 500, default 50).")] first: Option<i32>,
-        #[graphql(desc = "The previous page's nextCursor.")] after: Option<String>,
-    ) -> async_graphql::Result<RejectedCommandPage> {
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<KeyCursor, RejectedCommandNode>> {
         let req = request(ctx)?;
         let state = ctx.data_unchecked::<ApiState>();
-        let (first, after) = (page_size(first).gql()?, parse_cursor(after).gql()?);
-        let rows = rejected::list(&state.pool, first, after)
-            .await
-            .map_err(|e| ApiError::internal(req.trace_id.as_str(), e))
-            .gql()?;
-        let next_cursor =
-            (rows.len() as i64 == first).then(|| rows.last().map(|r| cursor(r.received_at, &r.message_id))).flatten();
-        Ok(RejectedCommandPage { nodes: rows.into_iter().map(Into::into).collect(), next_cursor })
+        let (limit, after) = (page_size(first).gql()?, at_cursor(after)?);
+        let rows = rejected::list(&state.pool, limit as i64 + 1, after.clone()).await.map_err(db(req))?;
+        let rows = rows.into_iter().map(RejectedCommandNode::from).collect();
+        Ok(page(rows, limit, after.is_some(), |r: &RejectedCommandNode| KeyCursor::at(r.received_at, &r.message_id)))
     }
 }
 

@@ -323,7 +323,7 @@ pub(crate) fn db(req: &RequestContext) -> impl Fn(sqlx::Error) -> async_graphql:
 }
 
 /// The first `limit` rows as a connection; a row beyond them means there is a next page.
-fn page<C, N>(rows: Vec<N>, limit: usize, has_previous: bool, cursor: impl Fn(&N) -> C) -> Connection<C, N>
+pub(crate) fn page<C, N>(rows: Vec<N>, limit: usize, has_previous: bool, cursor: impl Fn(&N) -> C) -> Connection<C, N>
 where
     C: CursorType + Send + Sync,
     N: OutputType,
@@ -334,7 +334,7 @@ where
     connection
 }
 
-fn at_cursor(after: Option<String>) -> async_graphql::Result<Option<(DateTime<Utc>, String)>> {
+pub(crate) fn at_cursor(after: Option<String>) -> async_graphql::Result<Option<(DateTime<Utc>, String)>> {
     decode_after::<KeyCursor>(after)
         .and_then(|c| c.map(|c| c.as_at().ok_or_else(|| ApiError::InvalidInput("malformed cursor".into()))).transpose())
         .gql()
