@@ -43,6 +43,8 @@ pub struct Platform {
     pub publisher: Option<Arc<dyn integration::Publisher>>,
     /// The intake of the Control Plane's commands, when a command source is connected.
     pub command_intake: Option<integration::CommandIntake>,
+    /// How long every worker's lease lasts without renewal (workers wired later get it too).
+    pub lease_ttl: std::time::Duration,
 }
 
 /// How the clock-driven loops run (tests shorten them).
@@ -119,7 +121,18 @@ impl Platform {
             ))),
             job(Arc::new(ScalingLoop::new(intake.observations().clone(), settings.scaling))),
         ];
-        Self { pool, bus, runners, reactors, feed, loops, intake, publisher: None, command_intake: None }
+        Self {
+            pool,
+            bus,
+            runners,
+            reactors,
+            feed,
+            loops,
+            intake,
+            publisher: None,
+            command_intake: None,
+            lease_ttl: ttl,
+        }
     }
 
     /// Connects the integration edge: the relay (a reactor: checkpoint, lease, status) publishes
@@ -133,9 +146,9 @@ impl Platform {
         intake: integration::IntakeSettings,
     ) {
         let batch = relay.batch_size;
-        let ttl = self.reactors.first().map(|r| r.lease().ttl()).unwrap_or(workers::lease::DEFAULT_TTL);
         let relay = Arc::new(integration::IntegrationRelay::new(publisher.clone(), self.pool.clone(), relay));
-        let runner = ReactorRunner::for_replica(self.pool.clone(), self.bus.clone(), relay, &workers::reactor::replica_name(), ttl)
+        let replica = workers::reactor::replica_name();
+        let runner = ReactorRunner::for_replica(self.pool.clone(), self.bus.clone(), relay, &replica, self.lease_ttl)
             .with_batch_size(batch);
         self.reactors.push(runner);
         self.command_intake = source.map(|source| {

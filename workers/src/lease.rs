@@ -50,11 +50,6 @@ impl Lease {
         Self { pool, worker: worker.to_owned(), holder: holder.to_owned(), ttl, held: Mutex::new(None) }
     }
 
-    /// How long the lease lasts without renewal.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// The fence to issue commands under while this replica leads; `None` while another
     /// replica holds an unexpired lease. Renews the lease when a third of its time passed
     /// since the last confirmation, and takes it over when it is free or expired (a new
