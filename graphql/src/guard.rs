@@ -40,7 +40,7 @@ pub fn read_class(operation: OperationType, field: &str, history_arguments: bool
         (
             OperationType::Query,
             "environment" | "environments" | "service" | "serviceCatalog" | "runtimeInventory" | "projections"
-            | "workers",
+            | "workers" | "logHorizon",
         ) => Read::Catalog,
         (
             OperationType::Query,

@@ -33,6 +33,58 @@ pub struct ProjectionStatus {
     pub lag_events: i64,
     /// Age of the oldest event not applied yet, in milliseconds.
     pub lag_ms: i64,
+    /// Of `lagEvents`, those held back by a transaction left open elsewhere in the cluster
+    /// (see `logHorizon`): the projection is not slow, no reader may apply them yet.
+    pub held_events: i64,
+}
+
+/// A transaction left open somewhere in the cluster that holds every projection and reactor
+/// back (readers apply only events older than the oldest open transaction).
+#[derive(SimpleObject)]
+pub struct HorizonHolder {
+    /// Its server process id (for `pg_terminate_backend`); null for a prepared transaction.
+    pub pid: Option<i32>,
+    /// The database it runs in: any database of the cluster holds the horizon.
+    pub database: Option<String>,
+    /// Its `application_name`, or a prepared transaction's global id.
+    pub application: Option<String>,
+    /// Its session state, e.g. `idle in transaction`.
+    pub state: Option<String>,
+    /// How long it has been open, in milliseconds.
+    pub open_ms: i64,
+}
+
+/// Committed events no projection or reactor may apply yet, and the transaction that holds
+/// them back.
+#[derive(SimpleObject)]
+pub struct LogHorizon {
+    /// Committed events past the horizon (0 when nothing is held).
+    pub held_events: i64,
+    /// Age of the oldest of them, in milliseconds: how long readers have been held.
+    pub held_ms: i64,
+    /// Whether readers are stalled: events held for at least 5 s
+    /// (`projections::horizon::STALL_AFTER`).
+    pub stalled: bool,
+    /// The oldest open transaction, when events are held and the database role may see it
+    /// (another role's session needs `pg_read_all_stats`).
+    pub holder: Option<HorizonHolder>,
+}
+
+impl From<projections::horizon::HorizonHold> for LogHorizon {
+    fn from(h: projections::horizon::HorizonHold) -> Self {
+        Self {
+            held_events: h.held_events,
+            held_ms: h.held_ms,
+            stalled: h.stalled(),
+            holder: h.holder.map(|o| HorizonHolder {
+                pid: o.pid,
+                database: o.database,
+                application: o.application,
+                state: o.state,
+                open_ms: o.open_ms,
+            }),
+        }
+    }
 }
 
 /// Waits until projection `name` has applied `min_position` (a log cursor), if one is given.
@@ -92,8 +144,20 @@ impl ProjectionQuery {
                 events_applied: s.events_applied,
                 lag_events: s.lag_events,
                 lag_ms: s.lag_ms,
+                held_events: s.held_events,
             });
         }
         Ok(out)
+    }
+
+    /// Whether an open transaction elsewhere in the cluster holds the projections and
+    /// reactors back (the xmin horizon), and which one.
+    async fn log_horizon(&self, ctx: &Context<'_>) -> async_graphql::Result<LogHorizon> {
+        let req = request(ctx)?;
+        let state = ctx.data_unchecked::<ApiState>();
+        let trace = req.trace_id.as_str();
+        let mut conn = state.pool.acquire().await.map_err(|e| ApiError::internal(trace, e)).gql()?;
+        let hold = projections::horizon::hold(&mut conn).await.map_err(|e| ApiError::internal(trace, e)).gql()?;
+        Ok(hold.into())
     }
 }

@@ -35,6 +35,9 @@ pub struct WorkerStatus {
     /// Reactors: age of the oldest event past the checkpoint; loops: time since the last
     /// round of any replica. In milliseconds.
     pub lag_ms: i64,
+    /// Of `lagEvents`, those held back by a transaction left open elsewhere in the cluster
+    /// (see `logHorizon`): the reactor is not slow, it may not read them yet. 0 for loops.
+    pub held_events: i64,
     /// Failed rounds, all replicas together (each is retried).
     pub errors: i64,
     /// The last failure's message.
@@ -99,6 +102,7 @@ impl WorkerQuery {
                 events_handled: s.events_handled,
                 lag_events: s.lag_events,
                 lag_ms: s.lag_ms,
+                held_events: s.held_events,
                 errors: s.errors,
                 last_error,
                 last_error_at,
@@ -127,6 +131,7 @@ impl WorkerQuery {
                 events_handled: 0,
                 lag_events: 0,
                 lag_ms: last_run_at.map_or(0, |t| (Utc::now() - t).num_milliseconds().max(0)),
+                held_events: 0,
                 errors: s.errors,
                 last_error,
                 last_error_at,

@@ -219,12 +219,12 @@ impl Platform {
             .route("/readyz", get(readyz))
             .with_state(self.pool.clone());
         let handle = crate::telemetry::metrics_handle();
-        let (runners, feed) = (self.runners.clone(), self.feed.clone());
+        let (runners, feed, pool) = (self.runners.clone(), self.feed.clone(), self.pool.clone());
         let metrics = Router::new().route(
             "/metrics",
             get(move || {
-                let (handle, runners, feed) = (handle.clone(), runners.clone(), feed.clone());
-                async move { crate::telemetry::render(&handle, &runners, &feed).await }
+                let (handle, runners, feed, pool) = (handle.clone(), runners.clone(), feed.clone(), pool.clone());
+                async move { crate::telemetry::render(&handle, &pool, &runners, &feed).await }
             }),
         );
         probes.merge(metrics)

@@ -18,6 +18,7 @@ pub mod drift;
 pub mod environments;
 pub mod error;
 pub mod health;
+pub mod horizon;
 pub mod inventory;
 pub mod live;
 pub mod pace;

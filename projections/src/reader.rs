@@ -173,17 +173,30 @@ pub async fn latest(conn: &mut PgConnection) -> Result<LogPosition, sqlx::Error>
     Ok(row.map_or(LogPosition::START, |(t, p)| LogPosition { transaction_id: t, global_position: p }))
 }
 
-/// How far behind a follower at `position` is: the committed events after it and the age of
-/// the oldest of them in milliseconds (0 when none). Counts every event, wanted or not; read
-/// by status queries only (it is linear in the lag).
-pub async fn lag_after(conn: &mut PgConnection, position: LogPosition) -> Result<(i64, i64), sqlx::Error> {
-    let (events, ms): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), COALESCE((extract(epoch FROM now() - min(recorded_at)) * 1000)::bigint, 0) \
+/// How far behind a follower is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lag {
+    /// Committed events after its position.
+    pub events: i64,
+    /// Age of the oldest of them in milliseconds (0 when none).
+    pub ms: i64,
+    /// How many of them no reader may apply yet, because an older transaction of the cluster
+    /// is still open (see [`crate::horizon`]): when `held == events`, the follower is not
+    /// slow, it is held.
+    pub held: i64,
+}
+
+/// How far behind a follower at `position` is. Counts every event, wanted or not; read by
+/// status queries only (it is linear in the lag).
+pub async fn lag_after(conn: &mut PgConnection, position: LogPosition) -> Result<Lag, sqlx::Error> {
+    let (events, ms, held): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), COALESCE((extract(epoch FROM now() - min(recorded_at)) * 1000)::bigint, 0), \
+                count(*) FILTER (WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) \
            FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2)",
     )
     .bind(position.transaction_id.to_string())
     .bind(position.global_position)
     .fetch_one(conn)
     .await?;
-    Ok((events, ms.max(0)))
+    Ok(Lag { events, ms: ms.max(0), held })
 }

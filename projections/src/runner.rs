@@ -45,6 +45,9 @@ pub struct ProjectionStatus {
     pub lag_events: i64,
     /// Age of the oldest event not applied yet, in milliseconds (0 when caught up).
     pub lag_ms: i64,
+    /// Of `lag_events`, those held back by an open transaction elsewhere in the cluster (the
+    /// xmin horizon, see [`crate::horizon`]), which no reader may apply yet.
+    pub held_events: i64,
 }
 
 /// Drives one projector.
@@ -376,14 +379,15 @@ impl ProjectionRunner {
         .fetch_one(&mut *conn)
         .await?;
         let checkpoint = LogPosition { transaction_id: xid, global_position: pos };
-        let (lag, lag_ms) = crate::reader::lag_after(&mut conn, checkpoint).await?;
+        let lag = crate::reader::lag_after(&mut conn, checkpoint).await?;
         Ok(ProjectionStatus {
             name: self.projector.name().to_owned(),
             version,
             checkpoint,
             events_applied: applied,
-            lag_events: lag,
-            lag_ms,
+            lag_events: lag.events,
+            lag_ms: lag.ms,
+            held_events: lag.held,
         })
     }
 

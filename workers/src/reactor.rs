@@ -95,6 +95,9 @@ pub struct ReactorStatus {
     pub lag_events: i64,
     /// Age of the oldest of them, in milliseconds.
     pub lag_ms: i64,
+    /// Of `lag_events`, those held back by an open transaction elsewhere in the cluster (the
+    /// xmin horizon, see `projections::horizon`), which the reactor may not read yet.
+    pub held_events: i64,
     /// Failed rounds, all replicas together.
     pub errors: i64,
     /// The last failure's message and time.
@@ -168,7 +171,7 @@ impl ReactorRunner {
         .fetch_one(&mut *conn)
         .await?;
         let checkpoint = LogPosition { transaction_id: xid, global_position: pos };
-        let (lag_events, lag_ms) = reader::lag_after(&mut conn, checkpoint).await?;
+        let lag = reader::lag_after(&mut conn, checkpoint).await?;
         let round = self.last_round.load(Ordering::Relaxed);
         let leader = lease::lease_of(&self.pool, self.name()).await?;
         Ok(ReactorStatus {
@@ -176,8 +179,9 @@ impl ReactorRunner {
             name: self.name().to_owned(),
             checkpoint,
             events_handled: handled,
-            lag_events,
-            lag_ms,
+            lag_events: lag.events,
+            lag_ms: lag.ms,
+            held_events: lag.held,
             errors,
             last_error: last_error.zip(last_error_at),
             last_moved_by: replica.map(|r| (r, updated_at)),

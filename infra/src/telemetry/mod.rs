@@ -138,8 +138,9 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Sets the projection gauges from the runners' current status and renders the exposition.
-pub async fn render(handle: &PrometheusHandle, runners: &[ProjectionRunner], feed: &LiveFeed) -> String {
+/// Sets the projection and horizon gauges from the runners' current status and the database,
+/// and renders the exposition.
+pub async fn render(handle: &PrometheusHandle, pool: &sqlx::PgPool, runners: &[ProjectionRunner], feed: &LiveFeed) -> String {
     // The live feed's cost: its reads of the log must not grow with its subscribers.
     metrics::gauge!("live_subscribers").set(feed.subscribers() as f64);
     metrics::gauge!("live_feed_reads").set(feed.reads() as f64);
@@ -152,6 +153,8 @@ pub async fn render(handle: &PrometheusHandle, runners: &[ProjectionRunner], fee
                     .set(status.lag_ms as f64 / 1000.0);
                 metrics::gauge!("projection_events_applied", "projection" => name.clone())
                     .set(status.events_applied as f64);
+                metrics::gauge!("projection_held_events", "projection" => name.clone())
+                    .set(status.held_events as f64);
                 metrics::gauge!("projection_checkpoint_position", "projection" => name)
                     .set(status.checkpoint.global_position as f64);
             }
@@ -160,5 +163,38 @@ pub async fn render(handle: &PrometheusHandle, runners: &[ProjectionRunner], fee
             }
         }
     }
+    horizon_gauges(pool).await;
     handle.render()
+}
+
+/// The xmin horizon's hold on every reader: held events, for how long, and how long the
+/// transaction holding them has been open; warns with that transaction's identity once the
+/// readers have been held for [`projections::horizon::STALL_AFTER`] (a scrape every 15 s logs it every 15 s while it
+/// lasts, which is what an operator wants from a stall).
+async fn horizon_gauges(pool: &sqlx::PgPool) {
+    let hold = match pool.acquire().await {
+        Ok(mut conn) => projections::horizon::hold(&mut conn).await,
+        Err(err) => Err(err),
+    };
+    let hold = match hold {
+        Ok(hold) => hold,
+        Err(err) => return tracing::warn!(error = %err, "log horizon unavailable for /metrics"),
+    };
+    metrics::gauge!("log_horizon_held_events").set(hold.held_events as f64);
+    metrics::gauge!("log_horizon_held_seconds").set(hold.held_ms as f64 / 1000.0);
+    metrics::gauge!("log_horizon_holder_open_seconds")
+        .set(hold.holder.as_ref().map_or(0.0, |h| h.open_ms as f64 / 1000.0));
+    if hold.stalled() {
+        let holder = hold.holder.as_ref();
+        tracing::warn!(
+            held_events = hold.held_events,
+            held_ms = hold.held_ms,
+            holder_pid = holder.and_then(|h| h.pid),
+            holder_database = holder.and_then(|h| h.database.as_deref()),
+            holder_application = holder.and_then(|h| h.application.as_deref()),
+            holder_state = holder.and_then(|h| h.state.as_deref()),
+            holder_open_ms = holder.map(|h| h.open_ms),
+            "projections and reactors are held back by a transaction left open in the cluster"
+        );
+    }
 }
