@@ -23,6 +23,7 @@ mod read_paging;
 mod read_queries;
 mod relay_crash;
 mod release_server;
+mod reliability;
 mod remediation;
 mod rules;
 mod runtime_diff;
