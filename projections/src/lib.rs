@@ -22,6 +22,7 @@ pub mod horizon;
 pub mod inventory;
 pub mod live;
 pub mod pace;
+pub mod passed;
 pub mod projector;
 pub mod reader;
 pub mod registry;

@@ -60,6 +60,8 @@ pub struct ProjectionRunner {
     /// replica's seen at the start of a step): read-your-writes waiters watch it instead of
     /// polling the database. Shared by the clones of a runner.
     progress: Arc<watch::Sender<LogPosition>>,
+    /// How far this process scanned past unwanted events without writing the checkpoint.
+    passed: Arc<crate::passed::PassedOver>,
 }
 
 impl ProjectionRunner {
@@ -70,6 +72,7 @@ impl ProjectionRunner {
             projector,
             batch_size: DEFAULT_BATCH_SIZE,
             progress: Arc::new(watch::channel(LogPosition::START).0),
+            passed: Arc::default(),
         }
     }
 
@@ -101,11 +104,19 @@ impl ProjectionRunner {
         self.projector.name()
     }
 
+    /// Takes the projector's lock for the transaction, and makes its commit asynchronous: a
+    /// read model and its checkpoint commit together, so a commit lost to a database crash
+    /// loses both and the batch is applied again from the log (which is committed
+    /// synchronously). Waiting for the WAL flush bought nothing but latency and a share of the
+    /// disk the commands need.
     async fn lock(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('projection:' || $1, 0))")
-            .bind(self.projector.name())
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('projection:' || $1, 0)), \
+                    set_config('synchronous_commit', 'off', true)",
+        )
+        .bind(self.projector.name())
+        .execute(conn)
+        .await?;
         Ok(())
     }
 
@@ -154,22 +165,29 @@ impl ProjectionRunner {
     pub async fn step(&self) -> Result<usize, ProjectionError> {
         let mut tx = self.pool.begin().await?;
         self.lock(&mut tx).await?;
-        let (applied, checkpoint) = self.step_in(&mut tx).await?;
+        let (applied, checkpoint) = self.step_in(&mut tx, Some(&self.passed)).await?;
         tx.commit().await?;
         self.publish(checkpoint);
         Ok(applied)
     }
 
     /// One batch inside the caller's transaction: how many events it applied, and the
-    /// checkpoint it leaves (to publish once the transaction commits).
-    async fn step_in(&self, conn: &mut PgConnection) -> Result<(usize, LogPosition), ProjectionError> {
+    /// checkpoint it leaves (to publish once the transaction commits). With `passes` (the
+    /// live runner's, never a rebuild's), a batch with no wanted event moves the checkpoint in
+    /// memory only, until [`crate::passed::WRITE_PASSES_EVERY`].
+    async fn step_in(
+        &self,
+        conn: &mut PgConnection,
+        passes: Option<&crate::passed::PassedOver>,
+    ) -> Result<(usize, LogPosition), ProjectionError> {
         let (xid, pos): (i64, i64) = sqlx::query_as(
             "SELECT transaction_id::text::bigint, global_position FROM projection_checkpoints WHERE projection = $1",
         )
         .bind(self.projector.name())
         .fetch_one(&mut *conn)
         .await?;
-        let after = LogPosition { transaction_id: xid, global_position: pos };
+        let stored = LogPosition { transaction_id: xid, global_position: pos };
+        let after = passes.map_or(stored, |p| p.resume(stored));
         let batch = reader::read_wanted(conn, after, self.batch_size, self.projector.interest()).await?;
         let Some(last) = batch.scanned_to.filter(|p| *p > after) else {
             return Ok((0, after));
@@ -177,6 +195,8 @@ impl ProjectionRunner {
         let events = batch.events;
         if !events.is_empty() {
             self.projector.apply_batch(conn, &events).await?;
+        } else if passes.is_some_and(|p| !p.pass(stored, last)) {
+            return Ok((0, last));
         }
         sqlx::query(
             "UPDATE projection_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, \
@@ -220,7 +240,7 @@ impl ProjectionRunner {
         }
     }
 
-    /// The last event applied.
+    /// The last event applied (past it, the unwanted events this process scanned).
     pub async fn checkpoint(&self) -> Result<LogPosition, ProjectionError> {
         let (xid, pos): (i64, i64) = sqlx::query_as(
             "SELECT transaction_id::text::bigint, global_position FROM projection_checkpoints WHERE projection = $1",
@@ -228,7 +248,7 @@ impl ProjectionRunner {
         .bind(self.projector.name())
         .fetch_one(&self.pool)
         .await?;
-        Ok(LogPosition { transaction_id: xid, global_position: pos })
+        Ok(self.passed.resume(LogPosition { transaction_id: xid, global_position: pos }))
     }
 
     /// Empties the read model and replays the whole log into it, in one transaction: readers
@@ -240,7 +260,7 @@ impl ProjectionRunner {
         let mut total = 0;
         let mut checkpoint;
         loop {
-            let (n, at) = self.step_in(&mut tx).await?;
+            let (n, at) = self.step_in(&mut tx, None).await?;
             checkpoint = at;
             if n == 0 {
                 break;
@@ -296,7 +316,7 @@ impl ProjectionRunner {
             let mut batches = 0u64;
             loop {
                 let mut tx = conn.begin().await?;
-                let (n, _) = bulk.step_in(&mut tx).await?;
+                let (n, _) = bulk.step_in(&mut tx, None).await?;
                 tx.commit().await?;
                 if n == 0 {
                     break;
@@ -314,7 +334,7 @@ impl ProjectionRunner {
             self.lock(&mut tx).await?;
             let mut checkpoint;
             loop {
-                let (n, at) = self.step_in(&mut tx).await?;
+                let (n, at) = self.step_in(&mut tx, None).await?;
                 checkpoint = at;
                 if n == 0 {
                     break;
@@ -378,7 +398,7 @@ impl ProjectionRunner {
         .bind(self.projector.name())
         .fetch_one(&mut *conn)
         .await?;
-        let checkpoint = LogPosition { transaction_id: xid, global_position: pos };
+        let checkpoint = self.passed.resume(LogPosition { transaction_id: xid, global_position: pos });
         let lag = crate::reader::lag_after(&mut conn, checkpoint).await?;
         Ok(ProjectionStatus {
             name: self.projector.name().to_owned(),

@@ -80,6 +80,8 @@ pub struct ReactorRunner {
     last_round: Arc<AtomicI64>,
     /// The reactor's lease, as this replica holds or seeks it.
     lease: Arc<Lease>,
+    /// How far this replica scanned past unwanted events without writing the checkpoint.
+    passed: Arc<projections::passed::PassedOver>,
 }
 
 /// Where one reactor stands, for GraphQL and operators.
@@ -140,6 +142,7 @@ impl ReactorRunner {
             replica: replica.into(),
             last_round: Arc::new(AtomicI64::new(0)),
             lease,
+            passed: Arc::default(),
         }
     }
 
@@ -170,7 +173,13 @@ impl ReactorRunner {
         .bind(self.name())
         .fetch_one(&mut *conn)
         .await?;
-        let checkpoint = LogPosition { transaction_id: xid, global_position: pos };
+        let stored = LogPosition { transaction_id: xid, global_position: pos };
+        let checkpoint = self.passed.resume(stored);
+        // A pass over unwanted events moves the checkpoint in memory: this replica moved it.
+        let moved = match self.passed.moved_at(stored) {
+            Some(at) => Some((self.replica.to_string(), at)),
+            None => replica.map(|r| (r, updated_at)),
+        };
         let lag = reader::lag_after(&mut conn, checkpoint).await?;
         let round = self.last_round.load(Ordering::Relaxed);
         let leader = lease::lease_of(&self.pool, self.name()).await?;
@@ -184,7 +193,7 @@ impl ReactorRunner {
             held_events: lag.held,
             errors,
             last_error: last_error.zip(last_error_at),
-            last_moved_by: replica.map(|r| (r, updated_at)),
+            last_moved_by: moved,
             last_round_here: (round > 0).then(|| DateTime::from_timestamp_millis(round)).flatten(),
         })
     }
@@ -204,7 +213,8 @@ impl ReactorRunner {
         Ok(())
     }
 
-    /// Where the reactor stands: every wanted event up to here was reacted to.
+    /// Where the reactor stands: every wanted event up to here was reacted to (past the stored
+    /// checkpoint, the unwanted events this replica scanned).
     pub async fn checkpoint(&self) -> Result<LogPosition, ReactorError> {
         let (xid, pos): (i64, i64) = sqlx::query_as(
             "SELECT transaction_id::text::bigint, global_position FROM reactor_checkpoints WHERE reactor = $1",
@@ -212,7 +222,7 @@ impl ReactorRunner {
         .bind(self.name())
         .fetch_one(&self.pool)
         .await?;
-        Ok(LogPosition { transaction_id: xid, global_position: pos })
+        Ok(self.passed.resume(LogPosition { transaction_id: xid, global_position: pos }))
     }
 
     /// Reacts to the next batch; returns how many events it reacted to (0: caught up, or
@@ -249,11 +259,16 @@ impl ReactorRunner {
         .bind(self.name())
         .fetch_one(&mut *tx)
         .await?;
-        let after = LogPosition { transaction_id: xid, global_position: pos };
+        let stored = LogPosition { transaction_id: xid, global_position: pos };
+        let after = self.passed.resume(stored);
         let batch = reader::read_wanted(&mut tx, after, self.batch_size, self.reactor.interest()).await?;
         let Some(scanned_to) = batch.scanned_to.filter(|p| *p > after) else {
             return Ok(0);
         };
+        if batch.events.is_empty() && !self.passed.pass(stored, scanned_to) {
+            // Nothing wanted: remembered, not written (see `projections::passed`).
+            return Ok(0);
+        }
         let mut reached = after;
         let mut failure = None;
         if let Some(outcome) = self.reactor.react_batch(&bus, &batch.events).await {
