@@ -60,7 +60,11 @@ const CREATE: &str = "mutation($input: RequestEnvironmentInput!, $options: Comma
   requestEnvironment(input: $input, options: $options) { aggregateId deduplicated position } }";
 
 fn clients_label(n: usize) -> String {
-    if n == 1 { "1 client".into() } else { format!("{n} clients") }
+    if n == 1 {
+        "1 client".into()
+    } else {
+        format!("{n} clients")
+    }
 }
 
 /// The update shape of the domain: Ready -> Degraded -> Ready, one event each.
@@ -126,8 +130,8 @@ async fn http_creates(server: &Server, tag: &str, clients: usize, seconds: f64) 
 async fn http_retries(server: &Server, tag: &str, clients: usize, seconds: f64) -> f64 {
     let http = http_clients(server, clients);
     let names: Arc<Vec<String>> = Arc::new((0..clients).map(|c| format!("{tag}-{c}")).collect());
-    for c in 0..clients {
-        http[c].gql(CREATE, create_variables(&names[c])).await.unwrap_or_else(|e| panic!("first create: {e}"));
+    for (client, name) in http.iter().zip(names.iter()) {
+        client.gql(CREATE, create_variables(name)).await.unwrap_or_else(|e| panic!("first create: {e}"));
     }
     measure_ok(clients, seconds, move |c, _| {
         let (http, names) = (http.clone(), names.clone());
@@ -143,8 +147,8 @@ async fn http_retries(server: &Server, tag: &str, clients: usize, seconds: f64) 
 }
 
 /// Starts the server over `url` and waits until it is ready.
-async fn start_server(binary: &std::path::PathBuf, url: &str) -> (Server, reqwest::Client) {
-    let mut server = Server::start(binary, url);
+async fn start_server(binary: &std::path::Path, url: &str) -> (Server, reqwest::Client) {
+    let mut server = Server::start(&binary.to_path_buf(), url);
     let probe = reqwest::Client::new();
     server.wait_ready(&probe).await;
     (server, probe)
@@ -175,7 +179,14 @@ pub async fn run(report: &mut Report) {
         let rate = http_updates(&server, ids, n, seconds).await;
         let name = format!("update, {}, empty database", clients_label(n));
         report.ratio(HTTP, &name, rate, "commands/s", &raw_name(n), Some(Goal::AtLeast(0.5)));
-        report.ratio(HTTP, &format!("{name}, vs postgres-es"), rate, "commands/s", &pe_name("update", n), Some(Goal::AtLeast(1.6)));
+        report.ratio(
+            HTTP,
+            &format!("{name}, vs postgres-es"),
+            rate,
+            "commands/s",
+            &pe_name("update", n),
+            Some(Goal::AtLeast(1.6)),
+        );
         empty.insert(("update", n), name);
     }
     for n in CLIENTS {
@@ -183,7 +194,14 @@ pub async fn run(report: &mut Report) {
         let rate = http_creates(&server, &format!("c{n}"), n, seconds).await;
         let name = format!("keyed create, {}, empty database", clients_label(n));
         report.ratio(HTTP, &name, rate, "commands/s", &raw_name(n), Some(Goal::AtLeast(0.35)));
-        report.ratio(HTTP, &format!("{name}, vs postgres-es"), rate, "commands/s", &pe_name("create", n), Some(Goal::AtLeast(1.6)));
+        report.ratio(
+            HTTP,
+            &format!("{name}, vs postgres-es"),
+            rate,
+            "commands/s",
+            &pe_name("create", n),
+            Some(Goal::AtLeast(1.6)),
+        );
         empty.insert(("create", n), name);
     }
     for n in CLIENTS {
@@ -247,9 +265,14 @@ async fn baselines(report: &mut Report, seconds: f64) {
         report.value(BASELINE, &raw_name(n), rate, "commits/s");
         let url = db.url.clone();
         match tokio::task::spawn_blocking(move || pgbench_rate(&url, n, seconds)).await.unwrap() {
-            Some(rate) => {
-                report.ratio(BASELINE, &format!("raw INSERT, pgbench, {}", clients_label(n)), rate, "commits/s", &raw_name(n), None)
-            }
+            Some(rate) => report.ratio(
+                BASELINE,
+                &format!("raw INSERT, pgbench, {}", clients_label(n)),
+                rate,
+                "commits/s",
+                &raw_name(n),
+                None,
+            ),
             None => eprintln!("limit: pgbench not installed or failed; the sqlx figure is the raw baseline"),
         }
     }
@@ -290,12 +313,21 @@ async fn baselines(report: &mut Report, seconds: f64) {
 
 /// Updates on a 10k-event stream against a fresh aggregate, one client (eight would measure
 /// conflicts on the one stream). The stream is grown by SQL; one command warms it (the
-/// server loads it whole once, then snapshots and caches it), and that first load is
-/// reported on its own.
-async fn long_stream(report: &mut Report, server: &Server, bus: &CommandBus, db: &TestDb, watcher: &GqlClient, seconds: f64) {
+/// server loads it whole once and keeps it in its aggregate cache, as any aggregate it
+/// writes), and that first load is reported on its own.
+async fn long_stream(
+    report: &mut Report,
+    server: &Server,
+    bus: &CommandBus,
+    db: &TestDb,
+    watcher: &GqlClient,
+    seconds: f64,
+) {
     let long = ready(bus, 1, "long").await;
     for i in 0..2 {
-        bus.execute::<RuntimeEnvironment>(&tests::system_context(), &long[0], flip(i), Default::default()).await.unwrap();
+        bus.execute::<RuntimeEnvironment>(&tests::system_context(), &long[0], flip(i), Default::default())
+            .await
+            .unwrap();
     }
     grow_stream(&db.pool, &long[0], STREAM_LENGTH).await;
     let fresh = ready(bus, 1, "fresh").await;
@@ -312,7 +344,14 @@ async fn long_stream(report: &mut Report, server: &Server, bus: &CommandBus, db:
     let rate = http_updates(server, fresh, 1, seconds).await;
     report.value(STREAM, base, rate, "commands/s");
     let rate = http_updates(server, long, 1, seconds).await;
-    report.ratio(STREAM, &format!("update, 1 client, {STREAM_LENGTH}-event stream"), rate, "commands/s", base, Some(Goal::AtLeast(0.8)));
+    report.ratio(
+        STREAM,
+        &format!("update, 1 client, {STREAM_LENGTH}-event stream"),
+        rate,
+        "commands/s",
+        base,
+        Some(Goal::AtLeast(0.8)),
+    );
     report.value(STREAM, &format!("first command on the {STREAM_LENGTH}-event stream (cold load)"), first_ms, "ms");
 }
 
@@ -355,7 +394,12 @@ async fn latency(report: &mut Report, server: &Server, db: &TestDb, watcher: &Gq
     tokio::time::sleep(Duration::from_millis(500)).await;
     let samples = watch.stop().await;
     let failures = failures.lock().unwrap().clone();
-    assert!(failures.len() as u64 <= tests::bench::TOLERATED_ERRORS, "{} failed: {:?}", failures.len(), failures.last());
+    assert!(
+        failures.len() as u64 <= tests::bench::TOLERATED_ERRORS,
+        "{} failed: {:?}",
+        failures.len(),
+        failures.last()
+    );
     let answers = answers.lock().unwrap().clone();
     let from_answer = projected_after(&samples, &answers.iter().map(|(_, a, p)| (*a, *p)).collect::<Vec<_>>());
     let from_send = projected_after(&samples, &answers.iter().map(|(s, _, p)| (*s, *p)).collect::<Vec<_>>());
