@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+pub mod bench;
 pub mod drive;
 pub mod endpoint;
 pub mod fake_servicebus;
