@@ -319,7 +319,7 @@ async fn bare_catalog(State(pool): State<PgPool>, Query(page): Query<CatalogQuer
                 ARRAY(SELECT jsonb_array_elements_text(dependencies)) AS dependencies, updated_at, \
                 contract AS contract_json \
            FROM catalog_services \
-          WHERE ($1::text IS NULL OR service_id COLLATE \"C\" > $1) \
+          WHERE service_id COLLATE \"C\" > COALESCE($1::text, '') \
             AND ($2::text IS NULL OR product = $2) AND ($3::text IS NULL OR status = $3) \
           ORDER BY service_id COLLATE \"C\" LIMIT $4",
     )
