@@ -231,42 +231,5 @@ async fn wait_for_projections(pool: &PgPool) {
 
 /// The events and periods (see the module's comment), deterministic.
 async fn seed(pool: &PgPool) {
-    // Event (s, v): v < 10 opens period v of workload s; v = 10 stops workload s (one in ten).
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         SELECT 'BenchWorkload', 'w-' || s, v + 1, 'BenchWorkloadChanged', '1.0', '{}'::jsonb, \
-                jsonb_build_object('event_id', md5(s || '/' || v)::uuid, 'trace_id', md5('trace' || s || '/' || v), \
-                                   'tenant_id', 'tenant-' || (s % 100), 'actor', 'user:bench', 'actor_role', 'PlatformAdmin') \
-           FROM generate_series(0, $1 - 1) s, generate_series(0, $2) v \
-          WHERE v < $2 OR s % 10 = 0",
-    )
-    .bind(WORKLOADS)
-    .bind(PERIODS)
-    .execute(pool)
-    .await
-    .unwrap();
-    // Period v of workload s: from T0 + (s % 60) min + v h (+ jitter), for about an hour.
-    sqlx::query(
-        "INSERT INTO runtime_inventory (opened_position, service_id, environment_id, tenant_id, deployment_id, version, \
-                digest, compute_kind, compute_target, configuration_version, replicas, valid_from, valid_to, closed_position, \
-                opened_event_id, closed_event_id, started_event_id, version_event_id, configuration_event_id, replicas_event_id) \
-         SELECT s * 100 + v, 'svc-' || s, 'env-' || (s % 10), 'tenant-' || (s % 100), 'dep-' || s || '-' || v, \
-                '1.' || v || '.0', 'sha256:' || md5(s || '-' || v), 'aks', 'aks-main', v + 1, 1 + (s + v) % 7, \
-                start, CASE WHEN v < $2 - 1 OR s % 10 = 0 THEN start + interval '1 hour' END, \
-                CASE WHEN v < $2 - 1 OR s % 10 = 0 THEN s * 100 + v + 1 END, \
-                md5(s || '/' || v)::uuid, \
-                CASE WHEN v < $2 - 1 OR s % 10 = 0 THEN md5(s || '/' || (v + 1))::uuid END, \
-                md5(s || '/0')::uuid, md5(s || '/' || v)::uuid, md5(s || '/' || v)::uuid, md5(s || '/' || v)::uuid \
-           FROM generate_series(0, $1 - 1) s, generate_series(0, $2 - 1) v, \
-                LATERAL (SELECT timestamptz '2026-01-01' + ((s % 60) || ' minutes')::interval + (v || ' hours')::interval AS start) t",
-    )
-    .bind(WORKLOADS)
-    .bind(PERIODS)
-    .execute(pool)
-    .await
-    .unwrap();
-    // As autovacuum leaves tables that grew by bulk inserts (it would within a minute or
-    // two): statistics current and the visibility map set, so index-only scans skip the heap.
-    sqlx::query("VACUUM ANALYZE runtime_inventory").execute(pool).await.unwrap();
-    sqlx::query("VACUUM ANALYZE events").execute(pool).await.unwrap();
+    tests::seed::inventory(pool, WORKLOADS, PERIODS).await;
 }

@@ -25,6 +25,7 @@ pub mod drive;
 pub mod endpoint;
 pub mod fake_servicebus;
 pub mod replay;
+pub mod seed;
 pub mod server;
 pub mod world;
 pub mod ws_client;

@@ -371,12 +371,16 @@ impl ReadModelQuery {
         let state = ctx.data_unchecked::<ApiState>();
         let limit = page_size(first).gql()?;
         let after = key_cursor(after)?;
+        // The page is a range scan of `catalog_services_page` (byte order) that stops after it:
+        // `> COALESCE($1, '')` is an index condition even in the generic plan the pool uses
+        // (`$1 IS NULL OR ... > $1` is not: it walked the index from the first service), and
+        // every service id is longer than '', so the first page still starts at the first.
         let rows: Vec<CatalogEntry> = sqlx::query_as(
             "SELECT service_id, product, name, kind, status, blueprint, \
                     ARRAY(SELECT jsonb_array_elements_text(dependencies)) AS dependencies, updated_at, \
                     contract AS contract_json \
                FROM catalog_services \
-              WHERE ($1::text IS NULL OR service_id COLLATE \"C\" > $1) \
+              WHERE service_id COLLATE \"C\" > COALESCE($1::text, '') \
                 AND ($2::text IS NULL OR product = $2) AND ($3::text IS NULL OR status = $3) \
               ORDER BY service_id COLLATE \"C\" LIMIT $4",
         )
