@@ -55,8 +55,9 @@ pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(10);
 /// probability 1/1024, which only makes one wait for the other.
 const LOCK_STRIPES: usize = 1024;
 /// The bus refreshes the command path's statistics at every power of two of its commits from
-/// this one up to [`ANALYZE_UNTIL`]; past that the tables are far too big for any plan of the
-/// command path to prefer a sequential scan, and autovacuum keeps the statistics.
+/// this one up to [`ANALYZE_UNTIL`], of the tables whose statistics count fewer rows than that;
+/// past that the tables are far too big for any plan of the command path to prefer a
+/// sequential scan, and autovacuum keeps the statistics.
 const ANALYZE_FROM: u64 = 64;
 const ANALYZE_UNTIL: u64 = 1 << 16;
 /// Longest idempotency key accepted.
@@ -212,7 +213,20 @@ impl CommandBus {
         }
         let (pool, analyzing) = (self.inner.pool.clone(), self.inner.analyzing.clone());
         tokio::spawn(async move {
-            if let Err(err) = sqlx::query(sql::ANALYZE).execute(&pool).await {
+            // A process started over a grown database counts its commits from zero again:
+            // only the tables its statistics still count as young are refreshed (measured: after
+            // a restart over 1M aggregates, each ANALYZE of the four took 1 to 3.5 s and cost a
+            // quarter of the update rate while it ran).
+            let refreshed = match sqlx::query_scalar::<_, String>(sql::YOUNG_TABLES)
+                .bind(ANALYZE_UNTIL as f32)
+                .fetch_all(&pool)
+                .await
+            {
+                Ok(young) if young.is_empty() => Ok(()),
+                Ok(young) => sqlx::query(&format!("ANALYZE {}", young.join(", "))).execute(&pool).await.map(drop),
+                Err(err) => Err(err),
+            };
+            if let Err(err) = refreshed {
                 tracing::warn!(%err, commits = n, "refreshing the command path's statistics failed");
             } else {
                 tracing::debug!(commits = n, "refreshed the command path's statistics");

@@ -352,3 +352,47 @@ async fn a_replica_with_a_stale_cache_neither_loses_writes_nor_refuses_wrongly()
             .unwrap();
     assert_eq!(sequences, (1..=5).collect::<Vec<_>>());
 }
+
+/// The rule: the bus refreshes the statistics of the command path's tables while they are
+/// young, and leaves a table its statistics already count as large (65,536 rows or more) to
+/// autovacuum, even when the process has just started and counts its commits from zero (a
+/// restart over a grown database must not ANALYZE a million rows in the middle of its load).
+#[tokio::test]
+async fn statistics_are_refreshed_for_young_tables_only() {
+    let db = TestDb::new().await;
+    // A grown log: 70,000 events of other aggregates, analyzed once by hand.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         SELECT 'Environment', 'grown-' || i, 1, 'EnvironmentRequested', '1.0', '{}', \
+                jsonb_build_object('event_id', gen_random_uuid()) FROM generate_series(1, 70000) i",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE events").execute(&db.pool).await.unwrap();
+    let analyzed = |table: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            tests::flush_stats(&pool).await;
+            sqlx::query_scalar::<_, i64>("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = $1")
+                .bind(table)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let events_before = analyzed("events").await;
+    let claims_before = analyzed("unique_claims").await;
+
+    // 64 commits: the bus's first refresh.
+    let bus = CommandBus::new(db.pool.clone());
+    for i in 0..64 {
+        create(&bus, &new_id(), "shop", &format!("young-{i}")).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while analyzed("unique_claims").await == claims_before {
+        assert!(std::time::Instant::now() < deadline, "the young claims table was not analyzed after 64 commits");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(analyzed("events").await, events_before, "the grown log is left to autovacuum");
+}

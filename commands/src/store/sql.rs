@@ -106,5 +106,9 @@ pub const RECEIPT: &str = "
 SELECT aggregate_type, aggregate_id, command_type, first_sequence, last_sequence, input_hash
   FROM command_receipts WHERE scope = $1 AND idempotency_key = $2";
 
-/// Refreshes the statistics of the tables the command path reads (see `CommandBus`).
-pub const ANALYZE: &str = "ANALYZE unique_claims, command_receipts, snapshots, events";
+/// Of the tables the command path reads, those whose statistics the bus refreshes (see
+/// `CommandBus`): those whose statistics count fewer rows than `$1`
+/// (never analyzed: -1), as quoted identifiers ready for an `ANALYZE` list.
+pub const YOUNG_TABLES: &str = "SELECT quote_ident(relname) FROM pg_class \
+     WHERE oid = ANY (ARRAY['unique_claims', 'command_receipts', 'snapshots', 'events']::regclass[]) \
+       AND reltuples < $1 ORDER BY relname";
