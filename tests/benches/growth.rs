@@ -18,7 +18,6 @@ use std::time::Instant;
 use ::commands::{CommandBus, CommandOptions};
 use chrono::Utc;
 use domain::environments::*;
-use sqlx::PgPool;
 use tests::drive::measure;
 
 fn flip(i: u64) -> EnvironmentCommand {
@@ -69,45 +68,6 @@ async fn rates(bus: &CommandBus, clients: usize, seconds: f64, phase: &str) -> (
     (creates, updates)
 }
 
-/// `n` more aggregates, each exactly what a keyed create writes, copied from a real one.
-async fn bulk_load(pool: &PgPool, n: i64) {
-    let id = "'b0000000-0000-4000-8000-' || lpad(to_hex(g), 12, '0')";
-    let statements = [
-        format!(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             SELECT t.aggregate_type, {id}, 1, t.event_type, t.event_version,
-                    jsonb_set(t.payload, '{{EnvironmentRequested,name}}', to_jsonb('bulk-' || g)),
-                    t.metadata || jsonb_build_object('event_id', gen_random_uuid()::text, 'trace_id', md5(g::text),
-                                                     'command_id', gen_random_uuid()::text, 'idempotency_key', 'bulk-' || g)
-               FROM (SELECT * FROM events WHERE event_type = 'EnvironmentRequested' LIMIT 1) t,
-                    generate_series(1, $1::bigint) g"
-        ),
-        format!(
-            "INSERT INTO unique_claims (scope, key, aggregate_type, aggregate_id)
-             SELECT c.scope, 'bulk/dev/bulk-' || g, c.aggregate_type, {id}
-               FROM (SELECT * FROM unique_claims LIMIT 1) c, generate_series(1, $1::bigint) g"
-        ),
-        format!(
-            "INSERT INTO command_receipts (scope, idempotency_key, aggregate_type, aggregate_id, command_type,
-                                           first_sequence, last_sequence, input_hash)
-             SELECT r.scope, 'bulk-' || g, r.aggregate_type, {id}, r.command_type, 1, 1, md5(g::text)
-               FROM (SELECT * FROM command_receipts LIMIT 1) r, generate_series(1, $1::bigint) g"
-        ),
-    ];
-    for statement in statements {
-        sqlx::query(&statement).bind(n).execute(pool).await.unwrap();
-    }
-    // What autovacuum does after such growth (insert-triggered vacuum, then analyze), done
-    // now so that it does not run inside the measured phase instead.
-    sqlx::query("VACUUM (ANALYZE) events, unique_claims, command_receipts, snapshots").execute(pool).await.unwrap();
-    // Rows written over hours would have been checkpointed long ago; a million written in
-    // seconds would otherwise be flushed by the checkpointer inside the measured phase.
-    // (Needs a superuser or pg_checkpoint, as the tests' admin URL has; skipped otherwise.)
-    if let Err(err) = sqlx::query("CHECKPOINT").execute(pool).await {
-        println!("CHECKPOINT refused ({err}); the checkpointer may flush the load during the phase");
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let seconds: f64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
@@ -124,7 +84,7 @@ async fn main() {
     println!("empty database:        creates {creates_empty:>7.0}/s   updates {updates_empty:>7.0}/s");
 
     let started = Instant::now();
-    bulk_load(&pool, aggregates).await;
+    tests::bench::bulk_load(&pool, aggregates).await;
     let sizes: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM unique_claims), (SELECT count(*) FROM command_receipts)",
     )
