@@ -41,6 +41,33 @@ use commands::log::{RecordedEvent, RECORDED_EVENT_COLUMNS};
 use commands::LogPosition;
 use domain::envelope::keys;
 
+/// One page of `serviceCatalog`: `$1` the cursor (service id, or null for the first page),
+/// `$2` product and `$3` status filters (null: any), `$4` the limit. Public so that a benchmark
+/// can run the very statement the resolver runs.
+///
+/// The page is a range scan of `catalog_services_page` (byte order) that stops after it:
+/// `> COALESCE($1, '')` is an index condition even in the generic plan the pool uses
+/// (`$1 IS NULL OR ... > $1` is not: it walked the index from the first service), and every
+/// service id is longer than '', so the first page still starts at the first.
+pub const CATALOG_PAGE: &str = "SELECT service_id, product, name, kind, status, blueprint, \
+        ARRAY(SELECT jsonb_array_elements_text(dependencies)) AS dependencies, updated_at, \
+        contract AS contract_json \
+   FROM catalog_services \
+  WHERE service_id COLLATE \"C\" > COALESCE($1::text, '') \
+    AND ($2::text IS NULL OR product = $2) AND ($3::text IS NULL OR status = $3) \
+  ORDER BY service_id COLLATE \"C\" LIMIT $4";
+
+/// The placements of a page of catalog services in one statement (the data loader's batch):
+/// `$1` the service ids, `$2` the caller's tenant scope (null: every tenant), `$3` placements
+/// per service. Public for the same reason as [`CATALOG_PAGE`].
+pub const CATALOG_PLACEMENTS: &str = "SELECT service_id, environment_id, NULLIF(tenant_id, '') AS tenant_id, \
+        deployed_version, deployed_digest, deployment_id, deployment_status, health_status, updated_at \
+   FROM (SELECT c.*, row_number() OVER (PARTITION BY service_id \
+                ORDER BY environment_id COLLATE \"C\", tenant_id COLLATE \"C\") AS n \
+           FROM catalog_service_environments c \
+          WHERE service_id = ANY($1) AND tenant_visible(tenant_id, $2::text[])) t \
+  WHERE n <= $3 ORDER BY service_id, environment_id COLLATE \"C\", tenant_id COLLATE \"C\"";
+
 /// Read-model queries.
 #[derive(Default)]
 pub struct ReadModelQuery;
@@ -82,21 +109,13 @@ impl Loader<PlacementKey> for PlacementLoader {
         }
         let mut out: HashMap<PlacementKey, Vec<CatalogPlacement>> = HashMap::with_capacity(keys.len());
         for ((scope, first), services) in groups {
-            let rows: Vec<CatalogPlacement> = sqlx::query_as(
-                "SELECT service_id, environment_id, NULLIF(tenant_id, '') AS tenant_id, deployed_version, \
-                        deployed_digest, deployment_id, deployment_status, health_status, updated_at \
-                   FROM (SELECT c.*, row_number() OVER (PARTITION BY service_id \
-                                ORDER BY environment_id COLLATE \"C\", tenant_id COLLATE \"C\") AS n \
-                           FROM catalog_service_environments c \
-                          WHERE service_id = ANY($1) AND tenant_visible(tenant_id, $2::text[])) t \
-                  WHERE n <= $3 ORDER BY service_id, environment_id COLLATE \"C\", tenant_id COLLATE \"C\"",
-            )
-            .bind(&services)
-            .bind(&scope)
-            .bind(first)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| e.to_string())?;
+            let rows: Vec<CatalogPlacement> = sqlx::query_as(CATALOG_PLACEMENTS)
+                .bind(&services)
+                .bind(&scope)
+                .bind(first)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| e.to_string())?;
             for row in rows {
                 let key = PlacementKey { service_id: row.service_id.clone(), scope: scope.clone(), first };
                 out.entry(key).or_default().push(row);
@@ -371,26 +390,14 @@ impl ReadModelQuery {
         let state = ctx.data_unchecked::<ApiState>();
         let limit = page_size(first).gql()?;
         let after = key_cursor(after)?;
-        // The page is a range scan of `catalog_services_page` (byte order) that stops after it:
-        // `> COALESCE($1, '')` is an index condition even in the generic plan the pool uses
-        // (`$1 IS NULL OR ... > $1` is not: it walked the index from the first service), and
-        // every service id is longer than '', so the first page still starts at the first.
-        let rows: Vec<CatalogEntry> = sqlx::query_as(
-            "SELECT service_id, product, name, kind, status, blueprint, \
-                    ARRAY(SELECT jsonb_array_elements_text(dependencies)) AS dependencies, updated_at, \
-                    contract AS contract_json \
-               FROM catalog_services \
-              WHERE service_id COLLATE \"C\" > COALESCE($1::text, '') \
-                AND ($2::text IS NULL OR product = $2) AND ($3::text IS NULL OR status = $3) \
-              ORDER BY service_id COLLATE \"C\" LIMIT $4",
-        )
-        .bind(&after)
-        .bind(product)
-        .bind(lower(status))
-        .bind(limit as i64 + 1)
-        .fetch_all(&state.pool)
-        .await
-        .map_err(db(req))?;
+        let rows: Vec<CatalogEntry> = sqlx::query_as(CATALOG_PAGE)
+            .bind(&after)
+            .bind(product)
+            .bind(lower(status))
+            .bind(limit as i64 + 1)
+            .fetch_all(&state.pool)
+            .await
+            .map_err(db(req))?;
         Ok(page(rows, limit, after.is_some(), |r| KeyCursor(vec![r.service_id.clone()])))
     }
 

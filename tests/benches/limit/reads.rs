@@ -69,11 +69,7 @@ pub async fn run(report: &mut Report) {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(ACTOR.0, reqwest::header::HeaderValue::from_static(ACTOR.1));
     // One client with keep-alive for every HTTP figure: connections are reused, never idled out.
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .pool_idle_timeout(None)
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().default_headers(headers).pool_idle_timeout(None).build().unwrap();
     server.wait_ready(&client).await;
 
     let started = Instant::now();
@@ -114,9 +110,8 @@ async fn rebuild(report: &mut Report, events: i64) {
     let started = Instant::now();
     let (mut after, mut read) = (commands::log::LogPosition::START, 0usize);
     loop {
-        let batch = projections::reader::read_after(&mut conn, after, projections::runner::REBUILD_BATCH_SIZE)
-            .await
-            .unwrap();
+        let batch =
+            projections::reader::read_after(&mut conn, after, projections::runner::REBUILD_BATCH_SIZE).await.unwrap();
         let Some(last) = batch.last() else { break };
         after = last.position();
         read += batch.len();
@@ -314,38 +309,22 @@ struct CatalogQuery {
 /// The catalog page without GraphQL: the resolver's two statements (the page of services,
 /// then their placements in one batch, as its data loader does), as JSON.
 async fn bare_catalog(State(pool): State<PgPool>, Query(page): Query<CatalogQuery>) -> Json<Value> {
-    let services = sqlx::query(
-        "SELECT service_id, product, name, kind, status, blueprint, \
-                ARRAY(SELECT jsonb_array_elements_text(dependencies)) AS dependencies, updated_at, \
-                contract AS contract_json \
-           FROM catalog_services \
-          WHERE service_id COLLATE \"C\" > COALESCE($1::text, '') \
-            AND ($2::text IS NULL OR product = $2) AND ($3::text IS NULL OR status = $3) \
-          ORDER BY service_id COLLATE \"C\" LIMIT $4",
-    )
-    .bind(&page.after)
-    .bind(None::<String>)
-    .bind(None::<String>)
-    .bind(PAGE as i64 + 1)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let services = sqlx::query(graphql::contexts::read_models::CATALOG_PAGE)
+        .bind(&page.after)
+        .bind(None::<String>)
+        .bind(None::<String>)
+        .bind(PAGE as i64 + 1)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     let ids: Vec<String> = services.iter().take(PAGE).map(|r| r.get("service_id")).collect();
-    let placements = sqlx::query(
-        "SELECT service_id, environment_id, NULLIF(tenant_id, '') AS tenant_id, deployed_version, \
-                deployed_digest, deployment_id, deployment_status, health_status, updated_at \
-           FROM (SELECT c.*, row_number() OVER (PARTITION BY service_id \
-                        ORDER BY environment_id COLLATE \"C\", tenant_id COLLATE \"C\") AS n \
-                   FROM catalog_service_environments c \
-                  WHERE service_id = ANY($1) AND tenant_visible(tenant_id, $2::text[])) t \
-          WHERE n <= $3 ORDER BY service_id, environment_id COLLATE \"C\", tenant_id COLLATE \"C\"",
-    )
-    .bind(&ids)
-    .bind(None::<Vec<String>>)
-    .bind(INNER_PAGE)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let placements = sqlx::query(graphql::contexts::read_models::CATALOG_PLACEMENTS)
+        .bind(&ids)
+        .bind(None::<Vec<String>>)
+        .bind(INNER_PAGE)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     let mut by_service: HashMap<String, Vec<Value>> = HashMap::new();
     for row in &placements {
         by_service.entry(row.get("service_id")).or_default().push(json!({
