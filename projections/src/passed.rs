@@ -2,9 +2,10 @@
 //!
 //! Under load every follower (projector or reactor) wakes once per coalescing interval, and most
 //! rounds find only events of other aggregate types. Writing the checkpoint past them each time
-//! cost one WAL-logged, fsync'd commit per follower per interval: with a dozen followers, more
-//! commits than the commands themselves (measured: 2.1 commits per command at 8 clients, 4.8
-//! at 1). A round that applied nothing now only remembers, in memory, how far it scanned; the
+//! cost one WAL-logged, fsync'd commit per follower per interval (measured over HTTP against
+//! the release server: 0.63 to 0.80 checkpoint writes per command at 1 client, 0.12 to 0.15 at
+//! 8; with passes kept in memory, 0.14 to 0.17 and 0.04, and 25 to 40 % more commands/s at 1
+//! client). A round that applied nothing now only remembers, in memory, how far it scanned; the
 //! checkpoint is written with the next wanted event, or once the oldest unwritten pass is
 //! [`WRITE_PASSES_EVERY`] old.
 //!
